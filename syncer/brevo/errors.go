@@ -1,0 +1,143 @@
+package brevo
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultRateLimitReset is the wait assumed for a 429 without a usable
+// x-sib-ratelimit-reset header.
+const defaultRateLimitReset = time.Second
+
+// APIError is a non-2xx answer from Brevo.
+type APIError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is Brevo's error code, e.g. "invalid_parameter"; empty when the
+	// body had none.
+	Code string
+	// Message is Brevo's message, or the status text when the body had none.
+	Message string
+	// RateLimitReset is the x-sib-ratelimit-reset header: how long until the
+	// rate-limit window resets. A 429 without the header gets 1s.
+	RateLimitReset time.Duration
+	// RequestID is the sib-request-id header, for Brevo support; may be empty.
+	RequestID string
+}
+
+// newAPIError builds the error for a non-2xx response with the (capped) body b.
+func newAPIError(resp *http.Response, b []byte) *APIError {
+	e := &APIError{
+		StatusCode: resp.StatusCode,
+		RequestID:  resp.Header.Get("sib-request-id"),
+	}
+	var body struct {
+		Code    any `json:"code"`
+		Message any `json:"message"`
+	}
+	if json.Unmarshal(b, &body) == nil {
+		e.Code = jsonText(body.Code)
+		e.Message = jsonText(body.Message)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	if d, ok := headerSeconds(resp.Header, "x-sib-ratelimit-reset"); ok {
+		e.RateLimitReset = d
+	}
+	if resp.StatusCode == http.StatusTooManyRequests && e.RateLimitReset <= 0 {
+		e.RateLimitReset = defaultRateLimitReset
+	}
+	return e
+}
+
+// jsonText renders a decoded JSON scalar; codes are strings, but be lenient.
+func jsonText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return ""
+}
+
+// Error returns e.g. "brevo: 400 invalid_parameter: Invalid email address",
+// or "brevo: 502 Bad Gateway" when Brevo gave no code.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("brevo: ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Code != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Code)
+		b.WriteString(":")
+	}
+	if e.Message != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Class is what a failed request means for the contact it was about.
+type Class int
+
+// The classes, from [Classify].
+const (
+	// Temporary: 5xx, 408, 425, timeouts, connection errors, malformed 2xx
+	// bodies, cancelled contexts. Retry with backoff.
+	Temporary Class = iota
+	// Permanent: other 4xx (invalid email or phone, duplicate identifier,
+	// 404, 409, 422, ...). Fail the contact now; retrying cannot help.
+	Permanent
+	// RateLimited: 429. Wait APIError.RateLimitReset; not a failed attempt.
+	RateLimited
+	// Unauthorized: 401, 402, 403, a problem with the credentials or the
+	// account. Pause sending; fail nobody.
+	Unauthorized
+)
+
+// String returns "temporary", "permanent", "rate_limited" or "unauthorized".
+func (c Class) String() string {
+	switch c {
+	case Temporary:
+		return "temporary"
+	case Permanent:
+		return "permanent"
+	case RateLimited:
+		return "rate_limited"
+	case Unauthorized:
+		return "unauthorized"
+	}
+	return "Class(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Classify tells what err, returned by a [Client] method, means. Any error
+// that is not an [*APIError] (transport errors, timeouts, malformed answers,
+// context cancellation) is Temporary; so is a nil err, which callers should
+// not pass.
+func Classify(err error) Class {
+	var e *APIError
+	if !errors.As(err, &e) {
+		return Temporary
+	}
+	switch s := e.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		return RateLimited
+	case s == http.StatusUnauthorized, s == http.StatusPaymentRequired, s == http.StatusForbidden:
+		return Unauthorized
+	case s == http.StatusRequestTimeout, s == http.StatusTooEarly:
+		return Temporary
+	case s >= 400 && s <= 499:
+		return Permanent
+	}
+	// 5xx, and 1xx/3xx answers that should never reach us.
+	return Temporary
+}

@@ -1,0 +1,319 @@
+package brevotest
+
+import (
+	"cmp"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Contact is a contact as the simulator holds it.
+type Contact struct {
+	// ID is the simulator's contact id, counting from 1.
+	ID int64
+	// Email is the lower-cased, trimmed email.
+	Email string
+	// Attributes are the merged attributes, values as decoded from JSON
+	// (string, bool, float64, ...).
+	Attributes map[string]any
+	// ListIDs are the lists the contact is in, in the order added.
+	ListIDs []int64
+	// Upserts counts the successful upserts of the contact (201 or 204).
+	Upserts int
+}
+
+// contact is the stored form of a Contact.
+type contact struct {
+	Contact
+	created, modified time.Time
+}
+
+func (c *contact) export() Contact {
+	out := c.Contact
+	out.Attributes = maps.Clone(c.Attributes)
+	out.ListIDs = slices.Clone(c.ListIDs)
+	return out
+}
+
+// Contact returns the contact with email (compared lower-cased and trimmed).
+func (s *Server) Contact(email string) (Contact, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contacts[normalizeEmail(email)]
+	if !ok {
+		return Contact{}, false
+	}
+	return c.export(), true
+}
+
+// Contacts returns all contacts, sorted by ID.
+func (s *Server) Contacts() []Contact {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Contact, 0, len(s.contacts))
+	for _, c := range s.contacts {
+		out = append(out, c.export())
+	}
+	slices.SortFunc(out, func(a, b Contact) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// upsertRequest is the POST /v3/contacts body.
+type upsertRequest struct {
+	Email         string         `json:"email"`
+	Attributes    map[string]any `json:"attributes"`
+	ListIDs       []int64        `json:"listIds"`
+	UpdateEnabled bool           `json:"updateEnabled"`
+}
+
+// handleUpsert answers POST /v3/contacts: key check, rate limit, fault,
+// then the upsert itself.
+func (s *Server) handleUpsert(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	var in upsertRequest
+	badJSON := json.Unmarshal(body, &in) != nil
+	email := normalizeEmail(in.Email)
+	req := Request{At: now, Method: r.Method, Path: r.URL.Path, Header: r.Header, Body: body, Email: email}
+
+	s.mu.Lock()
+	idx, gen := s.logLocked(req)
+	s.stats.Requests++
+	s.stats.Upserts++
+	var (
+		rl       rateHeaders
+		fault    Fault
+		faulted  bool
+		admitted bool
+		authOK   = s.authorizedLocked(r.Header.Get("api-key"))
+	)
+	if authOK {
+		rl, admitted = s.bucket.take(now)
+	} else {
+		rl = s.bucket.peek(now)
+	}
+	if admitted {
+		fault, faulted = s.nextFaultLocked(email)
+	}
+	latency, hook := s.latency, s.onUpsert
+	if !admitted && authOK {
+		s.stats.RateLimited++
+	}
+	s.mu.Unlock()
+
+	if hook != nil {
+		hook(req)
+	}
+	rl.write(w.Header())
+	status := 0
+	switch {
+	case !authOK:
+		writeUnauthorized(w)
+		status = http.StatusUnauthorized
+	case !admitted:
+		writeError(w, http.StatusTooManyRequests, "too_many_requests", "The expected rate limit is exceeded.")
+		status = http.StatusTooManyRequests
+	case !s.wait(latency + fault.Latency):
+		// Closed while waiting: no answer.
+	case fault.Drop:
+		dropConn(w)
+	case fault.Status != 0:
+		writeFault(w, fault)
+		status = fault.Status
+	default:
+		s.upsert(w, in, badJSON, email, idx, gen)
+		return
+	}
+
+	s.mu.Lock()
+	if faulted && fault.answers() {
+		s.stats.Faulted++
+	}
+	s.answeredLocked(idx, gen, status)
+	s.mu.Unlock()
+}
+
+// wait sleeps for d unless the server closes first; it reports whether the
+// full wait passed.
+func (s *Server) wait(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// dropConn closes the client's connection without an answer.
+func dropConn(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // makes net/http close the connection
+	}
+	_ = conn.Close()
+}
+
+// upsert validates and applies an admitted, unfaulted upsert and answers it.
+func (s *Server) upsert(w http.ResponseWriter, in upsertRequest, badJSON bool, email string, idx, gen int) {
+	status, code, msg := http.StatusBadRequest, "", ""
+	switch {
+	case badJSON:
+		code, msg = "bad_request", "Input must be a valid JSON object"
+	case email == "":
+		code, msg = "missing_parameter", "Please provide Email or SMS attribute value to create user"
+	case !validEmail(email):
+		code, msg = "invalid_parameter", "Invalid email address"
+	case !validSMS(in.Attributes):
+		code, msg = "invalid_parameter", "Invalid phone number"
+	}
+
+	var id int64
+	s.mu.Lock()
+	if code == "" {
+		c, exists := s.contacts[email]
+		switch {
+		case exists && !in.UpdateEnabled:
+			code, msg = "duplicate_parameter", "Contact already exist"
+		case exists:
+			status = http.StatusNoContent
+			added := c.merge(in)
+			s.stats.Updated++
+			s.enqueueLocked(webhookEvent{kind: "contact_updated", email: email, attrs: in.Attributes})
+			if len(added) > 0 {
+				s.enqueueLocked(webhookEvent{kind: "list_addition", email: email, lists: added})
+			}
+		default:
+			status = http.StatusCreated
+			s.nextID++
+			id = s.nextID
+			c = &contact{Contact: Contact{ID: id, Email: email, Attributes: map[string]any{}}, created: time.Now()}
+			c.merge(in)
+			s.contacts[email] = c
+			s.byID[id] = c
+			s.stats.Created++
+			if len(c.ListIDs) > 0 {
+				s.enqueueLocked(webhookEvent{kind: "list_addition", email: email, lists: slices.Clone(c.ListIDs)})
+			}
+		}
+	}
+	s.answeredLocked(idx, gen, status)
+	s.mu.Unlock()
+
+	switch status {
+	case http.StatusCreated:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(strconv.AppendInt([]byte(`{"id":`), id, 10))
+		_, _ = w.Write([]byte("}"))
+	case http.StatusNoContent:
+		w.WriteHeader(status)
+	default:
+		writeError(w, status, code, msg)
+	}
+}
+
+// merge applies an upsert to c and returns the list ids newly added.
+func (c *contact) merge(in upsertRequest) (added []int64) {
+	maps.Copy(c.Attributes, in.Attributes)
+	for _, l := range in.ListIDs {
+		if !slices.Contains(c.ListIDs, l) {
+			c.ListIDs = append(c.ListIDs, l)
+			added = append(added, l)
+		}
+	}
+	c.Upserts++
+	c.modified = time.Now()
+	return added
+}
+
+// validEmail is a plausibility check: one @, non-empty local part, a domain
+// with an inner dot, no whitespace.
+func validEmail(email string) bool {
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+		return false
+	}
+	if strings.ContainsAny(email, " \t\r\n") {
+		return false
+	}
+	dot := strings.IndexByte(domain, '.')
+	return dot > 0 && !strings.HasSuffix(domain, ".")
+}
+
+// validSMS reports whether attributes carry no SMS, or a plausible one: after
+// one optional leading +, 6 to 17 digits. Numbers are accepted as digits.
+func validSMS(attrs map[string]any) bool {
+	v, ok := attrs["SMS"]
+	if !ok || v == nil {
+		return true
+	}
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = strings.TrimPrefix(v, "+")
+	case float64:
+		if v < 0 || v != float64(int64(v)) {
+			return false
+		}
+		s = strconv.FormatInt(int64(v), 10)
+	default:
+		return false
+	}
+	if len(s) < 6 || len(s) > 17 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// handleGetContact answers GET /v3/contacts/{identifier}: an email or a
+// numeric contact id.
+func (s *Server) handleGetContact(w http.ResponseWriter, r *http.Request) {
+	ident := r.PathValue("identifier")
+	s.mu.Lock()
+	c, ok := s.contacts[normalizeEmail(ident)]
+	if !ok {
+		if id, err := strconv.ParseInt(ident, 10, 64); err == nil {
+			c, ok = s.byID[id]
+		}
+	}
+	var out []byte
+	if ok {
+		ids := c.ListIDs
+		if ids == nil {
+			ids = []int64{}
+		}
+		out, _ = json.Marshal(map[string]any{
+			"email":            c.Email,
+			"id":               c.ID,
+			"emailBlacklisted": false,
+			"smsBlacklisted":   false,
+			"createdAt":        c.created.UTC().Format(time.RFC3339Nano),
+			"modifiedAt":       c.modified.UTC().Format(time.RFC3339Nano),
+			"attributes":       c.Attributes,
+			"listIds":          ids,
+			"statistics":       map[string]any{},
+		})
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "document_not_found", "Contact does not exist")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}

@@ -1,0 +1,253 @@
+package syncer
+
+import (
+	"context"
+	crand "crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The SQL of the pipeline. Every statement is one round trip, and no
+// transaction is held across a Brevo request: a claim is committed before the
+// request and the outcome is written after it, guarded by the claim token.
+
+// pendingWhere selects rows waiting to be sent: fresh requests and retries or
+// released claims that are due. It matches contacts_brevo_pending_idx.
+const pendingWhere = `
+	brevo_sync_status IN ('Selected', 'Queued')
+	AND ((brevo_sync_status = 'Selected' AND brevo_processing_status = 'Queued')
+	  OR (brevo_sync_status = 'Queued' AND brevo_processing_status IN ('Queued', 'Error')))`
+
+const claimSQL = `
+WITH picked AS (
+	SELECT id FROM contacts
+	WHERE ` + pendingWhere + `
+	  AND coalesce(brevo_next_retry_at, '-infinity'::timestamptz) <= now()
+	ORDER BY coalesce(brevo_next_retry_at, '-infinity'::timestamptz)
+	LIMIT $1
+	FOR UPDATE SKIP LOCKED
+)
+UPDATE contacts AS c SET
+	brevo_sync_status       = 'Processing',
+	brevo_processing_status = 'Processing',
+	brevo_claim_token       = $2,
+	brevo_lease_until       = now() + $3 * interval '1 millisecond'
+FROM picked
+WHERE c.id = picked.id
+RETURNING c.id::text, c.email, c.name, c.phone_number, c.domain_id::text, c.page_id::text,
+	c.email_type::text, c.source_url, c.has_gmail, c.brevo_retry_count, c.brevo_requested_at`
+
+// claim takes up to n due rows for this process under a fresh token and
+// lease. Rows locked by another claimer are skipped, not waited for.
+func claim(ctx context.Context, db *pgxpool.Pool, n int, lease time.Duration) (string, []Contact, error) {
+	token := newToken()
+	rows, err := db.Query(ctx, claimSQL, n, token, lease.Milliseconds())
+	if err != nil {
+		return "", nil, fmt.Errorf("claim contacts: %w", err)
+	}
+	contacts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Contact, error) {
+		var c Contact
+		var requested pgtype.Timestamptz
+		err := row.Scan(&c.ID, &c.Email, &c.Name, &c.PhoneNumber, &c.DomainID, &c.PageID,
+			&c.EmailType, &c.SourceURL, &c.HasGmail, &c.RetryCount, &requested)
+		c.RequestedAt = requested.Time
+		return c, err
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("claim contacts: %w", err)
+	}
+	return token.String(), contacts, nil
+}
+
+const finalizeSQL = `
+UPDATE contacts AS c SET
+	brevo_sync_status       = r.sync::crm_sync_status,
+	brevo_processing_status = r.proc::crm_processing_status,
+	brevo_processing_error  = CASE WHEN r.keep_err THEN c.brevo_processing_error ELSE nullif(r.err, '') END,
+	brevo_retry_count       = r.retries,
+	brevo_next_retry_at     = CASE WHEN r.delay_ms < 0 THEN NULL
+	                               ELSE now() + r.delay_ms * interval '1 millisecond' END,
+	brevo_synced_at         = CASE WHEN r.sync = 'Complete' THEN now() ELSE c.brevo_synced_at END,
+	brevo_contact_id        = coalesce(nullif(r.brevo_id, ''), c.brevo_contact_id),
+	brevo_claim_token       = NULL,
+	brevo_lease_until       = NULL
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::int[], $8::bigint[], $9::text[])
+	AS r(id, token, sync, proc, err, keep_err, retries, delay_ms, brevo_id)
+WHERE c.id = r.id AND c.brevo_claim_token = r.token AND c.brevo_sync_status = 'Processing'
+RETURNING c.id::text`
+
+// finalize writes outcomes in one statement. A row whose claim no longer
+// holds (withdrawn, selected again, or taken back after its lease expired)
+// is left alone; the returned set names the rows that were written.
+func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome) (map[string]bool, error) {
+	n := len(outs)
+	ids, tokens := make([]string, n), make([]string, n)
+	syncs, procs, errs := make([]string, n), make([]string, n), make([]string, n)
+	keep, retries := make([]bool, n), make([]int32, n)
+	delays, brevoIDs := make([]int64, n), make([]string, n)
+	for i, o := range outs {
+		ids[i], tokens[i] = o.id, o.token
+		syncs[i], procs[i], errs[i] = o.sync, o.proc, o.err
+		keep[i], retries[i] = o.keepErr, int32(o.retries)
+		delays[i], brevoIDs[i] = -1, o.brevoID
+		if o.delay >= 0 {
+			delays[i] = o.delay.Milliseconds()
+		}
+	}
+	rows, err := db.Query(ctx, finalizeSQL, ids, tokens, syncs, procs, errs, keep, retries, delays, brevoIDs)
+	if err != nil {
+		return nil, fmt.Errorf("finalize %d contacts: %w", n, err)
+	}
+	written := make(map[string]bool, n)
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		written[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finalize %d contacts: %w", n, err)
+	}
+	return written, nil
+}
+
+// rescueSQL takes back claims whose lease has expired (their process died or
+// lost the database) without charging an attempt. Rows left in Processing by
+// the old scheduler have no lease and are taken back too.
+const rescueSQL = `
+UPDATE contacts SET
+	brevo_sync_status       = 'Queued',
+	brevo_processing_status = CASE WHEN brevo_retry_count > 0 THEN 'Error' ELSE 'Queued' END::crm_processing_status,
+	brevo_claim_token       = NULL,
+	brevo_lease_until       = NULL
+WHERE brevo_sync_status = 'Processing'
+  AND coalesce(brevo_lease_until, '-infinity'::timestamptz) < now()`
+
+func rescueExpired(ctx context.Context, db *pgxpool.Pool) (int64, error) {
+	tag, err := db.Exec(ctx, rescueSQL)
+	if err != nil {
+		return 0, fmt.Errorf("take back expired claims: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// nextDueSQL is the earliest time something needs this process: a pending
+// row becoming due, or a claim's lease expiring; in seconds from now, 0 when
+// something is due already, NULL when nothing waits.
+const nextDueSQL = `
+SELECT CASE WHEN t IS NULL THEN NULL
+            WHEN t = '-infinity' THEN 0
+            ELSE greatest(0, extract(epoch FROM t - clock_timestamp())) END::float8
+FROM (SELECT least(
+	(SELECT min(coalesce(brevo_next_retry_at, '-infinity'::timestamptz)) FROM contacts WHERE ` + pendingWhere + `),
+	(SELECT min(coalesce(brevo_lease_until, '-infinity'::timestamptz)) FROM contacts WHERE brevo_sync_status = 'Processing')
+) AS t) AS due`
+
+// nextDue returns how long until the next row is due; ok is false when
+// nothing waits.
+func nextDue(ctx context.Context, db *pgxpool.Pool) (wait time.Duration, ok bool, err error) {
+	var secs *float64
+	if err := db.QueryRow(ctx, nextDueSQL).Scan(&secs); err != nil {
+		return 0, false, fmt.Errorf("find next due contact: %w", err)
+	}
+	if secs == nil {
+		return 0, false, nil
+	}
+	return time.Duration(*secs * float64(time.Second)), true, nil
+}
+
+// newToken returns a random claim token.
+func newToken() pgtype.UUID {
+	return pgtype.UUID{Bytes: randomUUID(), Valid: true}
+}
+
+// randomUUID returns a version 4 UUID.
+func randomUUID() [16]byte {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return b
+}
+
+// sweepLockKey is the advisory lock that lets one replica at a time run the
+// sweep's heavy part.
+const sweepLockKey int64 = 0x62726576_6f737963 // "brevosyc"
+
+// SweepReport is what one sweep pass found.
+type SweepReport struct {
+	Skipped  bool  // another replica held the sweep lock
+	Rescued  int64 // expired claims taken back
+	Pending  int64 // rows waiting to be sent (fresh, released or retrying)
+	Due      int64 // of which due now
+	InFlight int64 // rows claimed (Processing)
+	Retrying int64 // rows with a scheduled retry (Queued/Error)
+	Duration time.Duration
+}
+
+const sweepCountsSQL = `
+SELECT
+	(SELECT count(*) FROM contacts WHERE ` + pendingWhere + `),
+	(SELECT count(*) FROM contacts WHERE ` + pendingWhere + `
+	    AND coalesce(brevo_next_retry_at, '-infinity'::timestamptz) <= now()),
+	(SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Processing'),
+	(SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Queued' AND brevo_processing_status = 'Error')`
+
+// sweepOnce runs the sweep's heavy part under a transaction-level advisory
+// lock: take back expired claims and count the work states. A replica that
+// does not get the lock skips it; the others' claims do the rest.
+func sweepOnce(ctx context.Context, db *pgxpool.Pool) (SweepReport, error) {
+	start := time.Now()
+	var r SweepReport
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, sweepLockKey).Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			r.Skipped = true
+			return nil
+		}
+		tag, err := tx.Exec(ctx, rescueSQL)
+		if err != nil {
+			return err
+		}
+		r.Rescued = tag.RowsAffected()
+		return tx.QueryRow(ctx, sweepCountsSQL).Scan(&r.Pending, &r.Due, &r.InFlight, &r.Retrying)
+	})
+	if err != nil {
+		return r, fmt.Errorf("sweep: %w", err)
+	}
+	r.Duration = time.Since(start)
+	return r, nil
+}
+
+const heartbeatSQL = `
+WITH me AS (
+	INSERT INTO brevosync_nodes (id, hostname) VALUES ($1, $2)
+	ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+	RETURNING id
+)
+SELECT 1 + count(*) FROM brevosync_nodes
+WHERE id <> $1 AND heartbeat_at > now() - $3 * interval '1 millisecond'`
+
+// heartbeat records this replica as alive and returns how many replicas are
+// (itself included).
+func heartbeat(ctx context.Context, db *pgxpool.Pool, node pgtype.UUID, host string, ttl time.Duration) (int, error) {
+	var n int
+	if err := db.QueryRow(ctx, heartbeatSQL, node, host, ttl.Milliseconds()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("heartbeat: %w", err)
+	}
+	return n, nil
+}
+
+func deregister(ctx context.Context, db *pgxpool.Pool, node pgtype.UUID) error {
+	_, err := db.Exec(ctx, `DELETE FROM brevosync_nodes WHERE id = $1 OR heartbeat_at < now() - interval '1 hour'`, node)
+	if err != nil {
+		return fmt.Errorf("deregister replica: %w", err)
+	}
+	return nil
+}
