@@ -48,7 +48,7 @@ See README.md for every setting.`,
 			if err := cfg.require("DATABASE_URL", "BREVO_API_KEY"); err != nil {
 				return err
 			}
-			return serve(ctx, cfg, newLogger(e.stderr, cfg.LogFormat, cfg.LogLevel), nil)
+			return serve(ctx, cfg, newLogger(e.stderr, cfg.LogFormat, cfg.LogLevel), serveHooks{})
 		},
 	})
 }
@@ -60,9 +60,17 @@ type serving struct {
 	Syncer   *syncer.Syncer
 }
 
-// serve runs the service until ctx is cancelled. started, when not nil, is
-// called once everything is wired and the HTTP server is listening.
-func serve(ctx context.Context, cfg *config, logger *slog.Logger, started func(serving)) error {
+// serveHooks let tests and demo follow a running serve in process.
+type serveHooks struct {
+	// Started is called once everything is wired and the HTTP server is
+	// listening.
+	Started func(serving)
+	// OnOutcome is passed to the syncer (see syncer.Config.OnOutcome).
+	OnOutcome func(syncer.Outcome)
+}
+
+// serve runs the service until ctx is cancelled.
+func serve(ctx context.Context, cfg *config, logger *slog.Logger, hooks serveHooks) error {
 	pool, err := openPool(ctx, cfg.DatabaseURL, "brevosync", nil)
 	if err != nil {
 		return err
@@ -102,6 +110,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, started func(s
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger,
 		Metrics:         syncer.NewMetrics(reg, pool),
+		OnOutcome:       hooks.OnOutcome,
 	})
 	if err != nil {
 		return err
@@ -175,8 +184,8 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, started func(s
 		warnMissingAttributes(gctx, client, logger)
 		return nil
 	})
-	if started != nil {
-		started(serving{Addr: ln.Addr(), Listener: li, Syncer: sy})
+	if hooks.Started != nil {
+		hooks.Started(serving{Addr: ln.Addr(), Listener: li, Syncer: sy})
 	}
 	err = g.Wait()
 	if err != nil {
