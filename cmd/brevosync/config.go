@@ -19,7 +19,8 @@ type config struct {
 	DatabaseURL string  `env:"DATABASE_URL"`
 	APIKey      string  `env:"BREVO_API_KEY"`
 	APIBaseURL  string  `env:"BREVO_API_BASE_URL" envDefault:"https://api.brevo.com/v3"`
-	ListIDs     []int64 `env:"BREVO_LIST_ID" envSeparator:","`
+	ListIDsRaw  string  `env:"BREVO_LIST_ID"`
+	ListIDs     []int64 // parsed from ListIDsRaw
 
 	SweepInterval        *time.Duration `env:"BREVO_SYNC_SWEEP_INTERVAL"`
 	SweepIntervalMinutes *int           `env:"BREVO_SYNC_SCHEDULER_INTERVAL_MINUTES"`
@@ -60,6 +61,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	t := reflect.TypeFor[config]()
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		if name == "" {
+			continue
+		}
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			vars[name] = v
 		}
@@ -146,10 +150,15 @@ func (c *config) validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return bad("LOG_LEVEL", "%v", err)
 	}
-	for _, id := range c.ListIDs {
-		if id <= 0 {
-			return bad("BREVO_LIST_ID", "list ids are positive numbers, got %d", id)
+	for _, f := range strings.Split(c.ListIDsRaw, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
 		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id <= 0 {
+			return bad("BREVO_LIST_ID", "must be comma-separated Brevo list ids (positive numbers), got %q", f)
+		}
+		c.ListIDs = append(c.ListIDs, id)
 	}
 	if !strings.HasPrefix(c.APIBaseURL, "http://") && !strings.HasPrefix(c.APIBaseURL, "https://") {
 		return bad("BREVO_API_BASE_URL", "must be an http(s) URL, not %q", c.APIBaseURL)

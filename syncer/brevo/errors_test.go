@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/brevosync/brevosync/syncer/brevo"
 )
@@ -96,5 +100,102 @@ func TestAPIErrorError(t *testing.T) {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("%#v.Error() = %q, want %q", tt.err, got, tt.want)
 		}
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	t.Parallel()
+	big := `{"code":"x","message":"` + strings.Repeat("a", 70<<10) + `"}`
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    brevo.APIError
+		text    string
+		class   brevo.Class
+	}{
+		{
+			name:    "invalid email",
+			handler: answer(400, `{"code":"invalid_parameter","message":"Invalid email address"}`, "sib-request-id", "req-1"),
+			want:    brevo.APIError{StatusCode: 400, Code: "invalid_parameter", Message: "Invalid email address", RequestID: "req-1"},
+			text:    "brevo: 400 invalid_parameter: Invalid email address",
+			class:   brevo.Permanent,
+		},
+		{
+			name:    "duplicate with metadata",
+			handler: answer(400, `{"code":"duplicate_parameter","message":"SMS is already associated with another Contact","metadata":{"duplicate_identifiers":["SMS"]}}`),
+			want:    brevo.APIError{StatusCode: 400, Code: "duplicate_parameter", Message: "SMS is already associated with another Contact"},
+			text:    "brevo: 400 duplicate_parameter: SMS is already associated with another Contact",
+			class:   brevo.Permanent,
+		},
+		{
+			name:    "unauthorized",
+			handler: answer(401, `{"message":"Key not found","code":"unauthorized"}`),
+			want:    brevo.APIError{StatusCode: 401, Code: "unauthorized", Message: "Key not found"},
+			text:    "brevo: 401 unauthorized: Key not found",
+			class:   brevo.Unauthorized,
+		},
+		{
+			name:    "429 with reset",
+			handler: answer(429, `{"code":"too_many_requests","message":"slow down"}`, "x-sib-ratelimit-reset", "3"),
+			want:    brevo.APIError{StatusCode: 429, Code: "too_many_requests", Message: "slow down", RateLimitReset: 3 * time.Second},
+			text:    "brevo: 429 too_many_requests: slow down",
+			class:   brevo.RateLimited,
+		},
+		{
+			name:    "429 without reset",
+			handler: answer(429, ``),
+			want:    brevo.APIError{StatusCode: 429, Message: "Too Many Requests", RateLimitReset: time.Second},
+			text:    "brevo: 429 Too Many Requests",
+			class:   brevo.RateLimited,
+		},
+		{
+			name:    "html 502",
+			handler: answer(502, `<html><body>Bad gateway</body></html>`, "content-type", "text/html"),
+			want:    brevo.APIError{StatusCode: 502, Message: "Bad Gateway"},
+			text:    "brevo: 502 Bad Gateway",
+			class:   brevo.Temporary,
+		},
+		{
+			name:    "empty 503",
+			handler: answer(503, ``),
+			want:    brevo.APIError{StatusCode: 503, Message: "Service Unavailable"},
+			text:    "brevo: 503 Service Unavailable",
+			class:   brevo.Temporary,
+		},
+		{
+			name:    "body over 64 KiB",
+			handler: answer(500, big),
+			want:    brevo.APIError{StatusCode: 500, Message: "Internal Server Error"},
+			text:    "brevo: 500 Internal Server Error",
+			class:   brevo.Temporary,
+		},
+		{
+			name:    "json without code",
+			handler: answer(404, `{"message":"Contact does not exist"}`),
+			want:    brevo.APIError{StatusCode: 404, Message: "Contact does not exist"},
+			text:    "brevo: 404 Contact does not exist",
+			class:   brevo.Permanent,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, _ := recordServer(t, tt.handler)
+			c := brevo.NewClient(brevo.Config{BaseURL: srv.URL})
+			_, err := c.UpsertContact(t.Context(), brevo.Contact{Email: "a@example.com"})
+			apiErr, ok := errors.AsType[*brevo.APIError](err)
+			if !ok {
+				t.Fatalf("UpsertContact error = %v, want *APIError", err)
+			}
+			if diff := cmp.Diff(tt.want, *apiErr); diff != "" {
+				t.Errorf("APIError mismatch (-want +got):\n%s", diff)
+			}
+			if got := err.Error(); got != tt.text {
+				t.Errorf("Error() = %q, want %q", got, tt.text)
+			}
+			if got := brevo.Classify(err); got != tt.class {
+				t.Errorf("Classify = %v, want %v", got, tt.class)
+			}
+		})
 	}
 }

@@ -110,32 +110,42 @@ func (s *Server) handleUpsert(w http.ResponseWriter, r *http.Request) {
 		hook(req)
 	}
 	rl.write(w.Header())
-	status := 0
+	status, closed := 0, false
 	switch {
 	case !authOK:
-		writeUnauthorized(w)
 		status = http.StatusUnauthorized
 	case !admitted:
-		writeError(w, http.StatusTooManyRequests, "too_many_requests", "The expected rate limit is exceeded.")
 		status = http.StatusTooManyRequests
 	case !s.wait(latency + fault.Latency):
-		// Closed while waiting: no answer.
+		closed = true // no answer
 	case fault.Drop:
-		dropConn(w)
 	case fault.Status != 0:
-		writeFault(w, fault)
 		status = fault.Status
 	default:
 		s.upsert(w, in, badJSON, email, idx, gen)
 		return
 	}
 
+	// Record before answering, so a client that has its answer sees it in
+	// the log and the counters.
 	s.mu.Lock()
 	if faulted && fault.answers() {
 		s.stats.Faulted++
 	}
 	s.answeredLocked(idx, gen, status)
 	s.mu.Unlock()
+
+	switch {
+	case closed:
+	case !authOK:
+		writeUnauthorized(w)
+	case !admitted:
+		writeError(w, http.StatusTooManyRequests, "too_many_requests", "The expected rate limit is exceeded.")
+	case fault.Drop:
+		dropConn(w)
+	default:
+		writeFault(w, fault)
+	}
 }
 
 // wait sleeps for d unless the server closes first; it reports whether the

@@ -44,7 +44,8 @@ type Stats struct {
 	Requests int
 	// Upserts counts POST /v3/contacts requests received.
 	Upserts int
-	// Answered counts upserts answered or dropped.
+	// Answered counts upserts answered or dropped, counted just before the
+	// answer is sent: a client holding its answer sees it counted.
 	Answered int
 	// Created and Updated count upserts answered 201 and 204.
 	Created, Updated int

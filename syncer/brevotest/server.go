@@ -245,27 +245,41 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ok := s.authorizedLocked(r.Header.Get("api-key"))
 	s.mu.Unlock()
 
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &statusWriter{ResponseWriter: w, s: s, idx: idx, gen: gen}
 	if _, pattern := s.mux.Handler(r); pattern == "/" || ok {
 		s.mux.ServeHTTP(sw, r)
 	} else {
 		writeUnauthorized(sw)
 	}
-
-	s.mu.Lock()
-	s.setStatusLocked(idx, gen, sw.status)
-	s.mu.Unlock()
+	if !sw.wrote {
+		sw.WriteHeader(http.StatusOK)
+	}
 }
 
-// statusWriter remembers the status written through it.
+// statusWriter records the status of a logged request as it is written,
+// before the client can see it.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	s        *Server
+	idx, gen int
+	wrote    bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+	if !w.wrote {
+		w.wrote = true
+		w.s.mu.Lock()
+		w.s.setStatusLocked(w.idx, w.gen, code)
+		w.s.mu.Unlock()
+	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // writeError answers a Brevo-style error body.

@@ -97,10 +97,12 @@ func (s *Server) deliver(hc *http.Client, batch []webhookEvent) bool {
 	}
 	backoff := webhookBackoff
 	for attempt := range webhookAttempts {
-		if attempt > 0 && !s.wait(backoff) {
-			return false
+		if attempt > 0 {
+			if !s.wait(backoff) {
+				return false
+			}
+			backoff *= 2
 		}
-		backoff *= 2
 		s.mu.Lock()
 		url, token := s.hookURL, s.hookToken
 		s.mu.Unlock()
