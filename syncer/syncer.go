@@ -219,6 +219,7 @@ func (s *Syncer) capacity() int64 {
 func (s *Syncer) dispatch(ctx, reqCtx context.Context, work *sync.WaitGroup) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	contended := 0
 	for {
 		rescue := false
 		select {
@@ -241,14 +242,20 @@ func (s *Syncer) dispatch(ctx, reqCtx context.Context, work *sync.WaitGroup) {
 				s.log.InfoContext(ctx, "took back expired claims", slog.Int64("count", n))
 			}
 		}
-		if !s.drain(ctx, reqCtx, work) {
+		claimed, ok := s.drain(ctx, reqCtx, work)
+		if !ok {
 			return
 		}
+		if claimed > 0 {
+			contended = 0
+		}
 		if !s.armTimer(ctx, timer) {
-			// Due now, yet nothing claimable by us was left: the rows are
-			// locked by another claimer, or a lease expired. Look again
-			// shortly.
-			timer.Reset(time.Second)
+			// Due now, yet nothing claimable by us was left: another replica
+			// is claiming those rows right now (SKIP LOCKED), a transaction
+			// holds them locked, or a lease expired. Look again soon, backing
+			// off from 10ms to 1s while that lasts.
+			timer.Reset(min(time.Second, 10*time.Millisecond<<contended))
+			contended = min(contended+1, 7)
 		}
 	}
 }
@@ -282,17 +289,21 @@ func (s *Syncer) rearmTimer() {
 
 // drain claims and starts work until nothing due is left or ctx ends. It
 // reports false when ctx ended.
-func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) bool {
+func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claimed int, ok bool) {
 	backoff := dbBackoff()
+	backlog := false // the last claim was full: more is waiting
 	for {
 		if err := s.gate.waitOpen(ctx); err != nil {
-			return false
+			return claimed, false
 		}
-		free := s.capacity() - s.inflight.Load()
-		if free <= 0 {
+		capacity := s.capacity()
+		free := capacity - s.inflight.Load()
+		// Through a backlog, claim in batches rather than a row per freed
+		// slot: one round trip then serves many contacts.
+		if free <= 0 || (backlog && free < max(1, min(int64(s.cfg.BatchSize), capacity/4))) {
 			select {
 			case <-ctx.Done():
-				return false
+				return claimed, false
 			case <-s.slotFree:
 				continue
 			}
@@ -301,13 +312,13 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) bool {
 		token, contacts, err := claim(ctx, s.db, n, s.cfg.Lease)
 		if err != nil {
 			if ctx.Err() != nil {
-				return false
+				return claimed, false
 			}
 			d, _ := backoff.Next()
 			s.log.WarnContext(ctx, "claim failed; retrying", slog.Any("err", err), slog.Duration("retry_in", d))
 			select {
 			case <-ctx.Done():
-				return false
+				return claimed, false
 			case <-time.After(d):
 			case <-s.wake:
 			}
@@ -319,9 +330,11 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) bool {
 			s.inflight.Add(1)
 			work.Go(func() { s.process(ctx, reqCtx, token, c) })
 		}
+		claimed += len(contacts)
 		if len(contacts) < n {
-			return true
+			return claimed, true
 		}
+		backlog = true
 	}
 }
 
