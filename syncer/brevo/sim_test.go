@@ -66,6 +66,7 @@ func TestSimErrors(t *testing.T) {
 		{name: "402", fault: &brevotest.Fault{Status: 402}, class: brevo.Unauthorized, code: "not_enough_credits"},
 		{name: "429", fault: &brevotest.Fault{Status: 429, Reset: 2 * time.Second}, class: brevo.RateLimited, code: "too_many_requests"},
 		{name: "drop", fault: &brevotest.Fault{Drop: true}, class: brevo.Temporary},
+		{name: "malformed 201", fault: &brevotest.Fault{Status: 201, Body: `{"id":`}, class: brevo.Temporary},
 		{name: "slow", fault: &brevotest.Fault{Latency: time.Hour}, class: brevo.Temporary},
 	}
 	for _, tt := range tests {

@@ -107,7 +107,7 @@ func (s *Server) handleUpsert(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	if hook != nil {
-		hook(req)
+		hook(req.clone())
 	}
 	rl.write(w.Header())
 	status, closed := 0, false

@@ -12,6 +12,8 @@ import (
 // answer 401. A faulted upsert does not change any contact.
 type Fault struct {
 	// Status is answered with a Brevo-style JSON error body (or Body).
+	// A 2xx Status with a Body simulates a malformed success, e.g.
+	// Fault{Status: 201, Body: "{"}.
 	// 0 with Drop false: after Latency, the upsert is handled normally,
 	// which is how to simulate a request that times out at the client but
 	// still takes effect.
