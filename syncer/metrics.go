@@ -20,6 +20,7 @@ type Metrics struct {
 	paused       *prometheus.GaugeVec
 	claims       prometheus.Counter
 	lostFinalize prometheus.Counter
+	statements   *prometheus.HistogramVec
 }
 
 // NewMetrics registers the syncer's metrics on reg, including a collector
@@ -65,9 +66,14 @@ func NewMetrics(reg prometheus.Registerer, db *pgxpool.Pool) *Metrics {
 			Name: "brevosync_claims_lost_total",
 			Help: "Outcomes not written because the claim no longer held (withdrawn, re-selected or expired).",
 		}),
+		statements: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "brevosync_db_statement_duration_seconds",
+			Help:    "Duration of the syncer's statements (claim, finalize, next_due), round trip included.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"statement"}),
 	}
 	reg.MustRegister(m.syncs, m.requests, m.requestTime, m.latency, m.sweeps, m.sweepFound,
-		m.paused, m.claims, m.lostFinalize)
+		m.paused, m.claims, m.lostFinalize, m.statements)
 	if db != nil {
 		reg.MustRegister(&queueCollector{db: db})
 	}
@@ -126,6 +132,13 @@ func (m *Metrics) setPaused(reason string, on bool) {
 func (m *Metrics) claimed() {
 	if m != nil {
 		m.claims.Inc()
+	}
+}
+
+// statement records how long one of the syncer's statements took.
+func (m *Metrics) statement(name string, start time.Time) {
+	if m != nil {
+		m.statements.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	}
 }
 

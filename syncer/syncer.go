@@ -100,11 +100,12 @@ type Syncer struct {
 	share   atomic.Int64  // replicas sharing RateLimit
 	gate    gate
 
-	wake     chan struct{} // coalesced wake-ups: notifications, sweeps
-	rearm    chan struct{} // outcomes scheduled new due times
-	slotFree chan struct{} // a request finished
-	inflight atomic.Int64
-	results  chan outcome
+	wake      chan struct{} // coalesced wake-ups: notifications, sweeps
+	rearm     chan struct{} // outcomes scheduled new due times
+	slotFree  chan struct{} // a request finished
+	inflight  atomic.Int64  // contacts claimed and not yet finished
+	sendSlots chan struct{} // a slot per Brevo request in flight
+	results   chan outcome
 
 	background sync.WaitGroup // sweeper, heartbeat, auth prober
 }
@@ -139,12 +140,13 @@ func New(db *pgxpool.Pool, client *brevo.Client, cfg Config) (*Syncer, error) {
 		metrics: cfg.Metrics,
 		policy: retryPolicy{maxRetries: cfg.MaxRetries, base: cfg.RetryDelay,
 			linear: cfg.RetryLinear, jitterRatio: 0.1},
-		node:     newToken(),
-		host:     host,
-		wake:     make(chan struct{}, 1),
-		rearm:    make(chan struct{}, 1),
-		slotFree: make(chan struct{}, 1),
-		results:  make(chan outcome, 2*cfg.Concurrency),
+		node:      newToken(),
+		host:      host,
+		wake:      make(chan struct{}, 1),
+		rearm:     make(chan struct{}, 1),
+		slotFree:  make(chan struct{}, 1),
+		results:   make(chan outcome, 2*cfg.Concurrency),
+		sendSlots: make(chan struct{}, cfg.Concurrency),
 	}
 	s.share.Store(1)
 	if cfg.RateLimit > 0 {
@@ -203,15 +205,17 @@ func (s *Syncer) Run(ctx context.Context) error {
 	return nil
 }
 
-// capacity is how many requests may be in flight: Concurrency, or with a
-// rate limit no more than about two seconds' worth of this replica's share,
-// so that a claimed row never waits long for its turn.
+// capacity is how many claimed contacts this process holds at most: the
+// requests that may be in flight (Concurrency, or with a rate limit about two
+// seconds' worth of this replica's share, so that a claimed row never waits
+// long for its turn), plus a quarter more waiting for a free request slot, so
+// that claiming in batches never leaves a slot idle.
 func (s *Syncer) capacity() int64 {
 	c := int64(s.cfg.Concurrency)
 	if s.limiter != nil {
 		c = min(c, max(1, int64(math.Ceil(2*float64(s.limiter.Limit())))))
 	}
-	return c
+	return c + c/4
 }
 
 // dispatch is the claim loop. It runs a claim pass at start (the catch-up),
@@ -263,7 +267,9 @@ func (s *Syncer) dispatch(ctx, reqCtx context.Context, work *sync.WaitGroup) {
 // armTimer sets timer to the next due time in the database. It reports false
 // (and leaves timer alone) when something is due already.
 func (s *Syncer) armTimer(ctx context.Context, timer *time.Timer) bool {
+	start := time.Now()
 	wait, ok, err := nextDue(ctx, s.db)
+	s.metrics.statement("next_due", start)
 	switch {
 	case err != nil:
 		s.logUnlessDone(ctx, "schedule next claim", err)
@@ -300,7 +306,7 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 		free := capacity - s.inflight.Load()
 		// Through a backlog, claim in batches rather than a row per freed
 		// slot: one round trip then serves many contacts.
-		if free <= 0 || (backlog && free < max(1, min(int64(s.cfg.BatchSize), capacity/4))) {
+		if free <= 0 || (backlog && free < max(1, min(int64(s.cfg.BatchSize), capacity/5))) {
 			select {
 			case <-ctx.Done():
 				return claimed, false
@@ -309,7 +315,9 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 			}
 		}
 		n := int(min(free, int64(s.cfg.BatchSize)))
+		start := time.Now()
 		token, contacts, err := claim(ctx, s.db, n, s.cfg.Lease)
+		s.metrics.statement("claim", start)
 		if err != nil {
 			if ctx.Err() != nil {
 				return claimed, false
@@ -356,11 +364,21 @@ const maxHold = 5 * time.Second
 
 func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) outcome {
 	// Not sent yet: at shutdown or while paused, hand the claim back at once.
-	if wait, paused := s.gate.state(); paused {
+	select {
+	case s.sendSlots <- struct{}{}:
+		defer func() { <-s.sendSlots }()
+	case <-ctx.Done():
 		return release(c, token, 0)
-	} else if wait > maxHold {
-		return release(c, token, wait)
-	} else if wait > 0 {
+	}
+	for {
+		wait, paused := s.gate.state()
+		if paused {
+			return release(c, token, 0)
+		} else if wait > maxHold {
+			return release(c, token, wait)
+		} else if wait <= 0 {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return release(c, token, 0)
@@ -478,7 +496,9 @@ func (s *Syncer) write(ctx context.Context, batch []outcome) {
 	var written map[string]bool
 	err := retry.Do(wctx, dbBackoff(), func(ctx context.Context) error {
 		var err error
+		start := time.Now()
 		written, err = finalize(ctx, s.db, batch)
+		s.metrics.statement("finalize", start)
 		return retry.RetryableError(err)
 	})
 	if err != nil {
