@@ -316,7 +316,7 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 		}
 		n := int(min(free, int64(s.cfg.BatchSize)))
 		start := time.Now()
-		token, contacts, err := claim(ctx, s.db, n, s.cfg.Lease)
+		token, contacts, err := s.claim(ctx, n)
 		s.metrics.statement("claim", start)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -346,6 +346,16 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 	}
 }
 
+// claim runs the claim statement shielded from ctx's cancellation: a claim
+// cancelled in flight may still commit on the server, and rows claimed
+// unseen would wait for their lease to expire. Once ctx is done, the claimed
+// contacts are handed back at once by attempt.
+func (s *Syncer) claim(ctx context.Context, n int) (string, []Contact, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return claim(cctx, s.db, n, s.cfg.Lease)
+}
+
 // process makes one attempt for a claimed contact and hands the outcome to
 // the finalizer.
 func (s *Syncer) process(ctx, reqCtx context.Context, token string, c Contact) {
@@ -370,15 +380,11 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) o
 	case <-ctx.Done():
 		return release(c, token, 0)
 	}
-	for {
-		wait, paused := s.gate.state()
-		if paused {
-			return release(c, token, 0)
-		} else if wait > maxHold {
-			return release(c, token, wait)
-		} else if wait <= 0 {
-			break
-		}
+	if wait, paused := s.gate.state(); paused {
+		return release(c, token, 0)
+	} else if wait > maxHold {
+		return release(c, token, wait)
+	} else if wait > 0 {
 		select {
 		case <-ctx.Done():
 			return release(c, token, 0)

@@ -89,15 +89,19 @@ func run(ctx context.Context, args []string, e *env) int {
 		printHelp(e.stderr)
 		return 2
 	}
-	fs := newFlagSet(c, e.stderr)
+	fs := newFlagSet(c, io.Discard)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
 			fs.Usage()
 			return 0
 		}
-		return 2 // the flag package printed the problem and the usage
+		fmt.Fprintf(e.stderr, "brevosync %s: %v\n", name, err)
+		fs.SetOutput(e.stderr)
+		fs.Usage()
+		return 2
 	}
+	fs.SetOutput(e.stderr)
 	err := c.run(ctx, e, fs)
 	if err == nil {
 		return 0

@@ -1,0 +1,660 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/brevosync/brevosync/syncer"
+	"github.com/brevosync/brevosync/syncer/brevo"
+	"github.com/brevosync/brevosync/syncer/brevotest"
+)
+
+const benchKey = "bench-key"
+
+type latencyResult struct {
+	CommitToRequest  Percentiles `json:"commit_to_request"`
+	CommitToComplete Percentiles `json:"commit_to_complete"`
+	NotifyDelivery   Percentiles `json:"notify_delivery"`
+	ClaimMeanMs      float64     `json:"claim_mean_ms"`
+	RequestMeanMs    float64     `json:"brevo_request_mean_ms"`
+	FinalizeMeanMs   float64     `json:"finalize_mean_ms"`
+}
+
+// serviceVars is the environment of a measured service.
+func (b *bench) serviceVars(dsn, simURL string, extra ...string) map[string]string {
+	v := map[string]string{
+		"DATABASE_URL":              dsn,
+		"BREVO_API_KEY":             benchKey,
+		"BREVO_API_BASE_URL":        simURL,
+		"BREVO_SYNC_CONCURRENCY":    strconv.Itoa(b.opts.concurrency),
+		"BREVO_SYNC_RATE_LIMIT":     "0",
+		"BREVO_SYNC_SWEEP_INTERVAL": "5m",
+		"LOG_LEVEL":                 "warn",
+	}
+	if b.opts.verbose {
+		v["LOG_LEVEL"] = "info"
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		v[extra[i]] = extra[i+1]
+	}
+	return v
+}
+
+// seed inserts n unselected contacts named prefix<i>@bench.brevosync.test.
+func seed(ctx context.Context, pool *pgxpool.Pool, prefix string, n int) error {
+	_, err := pool.Exec(ctx, `INSERT INTO contacts (email, name, phone_number, source_url, has_gmail)
+		SELECT $1 || i || '@bench.brevosync.test', 'Bench Contact ' || i, '+3361234' || lpad(i::text, 4, '0'),
+		       'https://example.com/' || i, i % 2 = 0
+		FROM generate_series(1, $2) AS i`, prefix, n)
+	return err
+}
+
+// latency runs the service in this process, so both ends of every
+// measurement use one clock: the commit returning to the application, the
+// simulator receiving the request, the syncer having written the outcome.
+func (b *bench) latency(ctx context.Context) (*latencyResult, error) {
+	dsn, err := b.srv.newDatabase(ctx, "latency")
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	const warmup = 20
+	n := b.opts.latencyN
+	if err := seed(ctx, pool, "l", n+warmup); err != nil {
+		return nil, err
+	}
+	rows, err := pool.Query(ctx, `SELECT id::text, email FROM contacts ORDER BY email`)
+	if err != nil {
+		return nil, err
+	}
+	type contact struct{ id, email string }
+	contacts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (contact, error) {
+		var c contact
+		return c, r.Scan(&c.id, &c.email)
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	sim := brevotest.NewServer(brevotest.Config{APIKey: benchKey, NoRequestLog: true})
+	defer sim.Close()
+	var mu sync.Mutex
+	requested := map[string]time.Time{}
+	completed := map[string]chan time.Time{}
+	for _, c := range contacts {
+		completed[c.id] = make(chan time.Time, 1)
+	}
+	sim.OnUpsert(func(r brevotest.Request) {
+		now := time.Now()
+		mu.Lock()
+		requested[r.Email] = now
+		mu.Unlock()
+	})
+
+	cfg, err := loadConfig(mapGetenv(b.serviceVars(dsn, sim.URL())))
+	if err != nil {
+		return nil, err
+	}
+	logger := newLogger(b.stderr, "text", cfg.LogLevel)
+	sctx, stop := context.WithCancel(ctx)
+	started := make(chan serving, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- serve(sctx, cfg, logger, serveHooks{
+			Started: func(s serving) { started <- s },
+			OnOutcome: func(o syncer.Outcome) {
+				if ch, ok := completed[o.ContactID]; ok && o.Result == syncer.ResultComplete {
+					select {
+					case ch <- time.Now():
+					default:
+					}
+				}
+			},
+		})
+	}()
+	defer func() { stop(); <-errc }()
+	var sv serving
+	select {
+	case sv = <-started:
+	case err := <-errc:
+		return nil, err
+	}
+	if err := waitListening(ctx, sv); err != nil {
+		return nil, err
+	}
+
+	var toRequest, toComplete []time.Duration
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i, c := range contacts {
+		<-tick.C
+		if _, err := pool.Exec(ctx, `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'
+			WHERE id = $1`, c.id); err != nil {
+			return nil, err
+		}
+		committed := time.Now()
+		var done time.Time
+		select {
+		case done = <-completed[c.id]:
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("contact %s not complete after 10s", c.id)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if i < warmup {
+			continue
+		}
+		mu.Lock()
+		req := requested[c.email]
+		mu.Unlock()
+		toRequest = append(toRequest, req.Sub(committed))
+		toComplete = append(toComplete, done.Sub(committed))
+	}
+	r := &latencyResult{CommitToRequest: percentiles(toRequest), CommitToComplete: percentiles(toComplete)}
+	means, err := scrapeMeans(ctx, "http://"+sv.Addr.String()+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	r.ClaimMeanMs = means[`brevosync_db_statement_duration_seconds{statement="claim"}`]
+	r.FinalizeMeanMs = means[`brevosync_db_statement_duration_seconds{statement="finalize"}`]
+	r.RequestMeanMs = means[`brevosync_brevo_request_duration_seconds`]
+	r.NotifyDelivery, err = notifyDelivery(ctx, dsn, 200)
+	return r, err
+}
+
+// waitListening waits until the service's listener is connected.
+func waitListening(ctx context.Context, sv serving) error {
+	timeout := time.After(30 * time.Second)
+	for {
+		ch := sv.Listener.Changes()
+		if sv.Listener.Connected() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			return fmt.Errorf("listener not connected after 30s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func mapGetenv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// scrapeMeans reads histogram means (sum/count, in milliseconds) from a
+// Prometheus text endpoint, keyed by name{labels}.
+func scrapeMeans(ctx context.Context, url string) (map[string]float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	sums, counts := map[string]float64{}, map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		key, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		name, labels, _ := strings.Cut(key, "{")
+		if labels != "" {
+			labels = "{" + labels
+		}
+		if base, ok := strings.CutSuffix(name, "_sum"); ok {
+			sums[base+labels] = v
+		} else if base, ok := strings.CutSuffix(name, "_count"); ok {
+			counts[base+labels] = v
+		}
+	}
+	means := map[string]float64{}
+	for k, s := range sums {
+		if c := counts[k]; c > 0 {
+			means[k] = s / c * 1000
+		}
+	}
+	return means, sc.Err()
+}
+
+// notifyDelivery measures NOTIFY alone: commit of pg_notify on one
+// connection to its arrival on a listening one.
+func notifyDelivery(ctx context.Context, dsn string, n int) (Percentiles, error) {
+	lc, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return Percentiles{}, err
+	}
+	defer lc.Close(ctx)
+	sc, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return Percentiles{}, err
+	}
+	defer sc.Close(ctx)
+	if _, err := lc.Exec(ctx, "LISTEN bench_probe"); err != nil {
+		return Percentiles{}, err
+	}
+	var ds []time.Duration
+	for range n {
+		if _, err := sc.Exec(ctx, "SELECT pg_notify('bench_probe', '')"); err != nil {
+			return Percentiles{}, err
+		}
+		committed := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := lc.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			return Percentiles{}, err
+		}
+		ds = append(ds, time.Since(committed))
+	}
+	return percentiles(ds), nil
+}
+
+type throughputRun struct {
+	SimLatencyMs int     `json:"simulator_latency_ms"`
+	Concurrency  int     `json:"concurrency"`
+	Contacts     int     `json:"contacts"`
+	DrainSeconds float64 `json:"drain_seconds"`
+	PerSecond    float64 `json:"contacts_per_second"`
+	Upserts      int     `json:"brevo_upserts"`
+	Target       string  `json:"target"`
+}
+
+type memoryResult struct {
+	IdleRSSMB float64 `json:"idle_rss_mb"`
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+}
+
+// throughput selects N contacts in one statement against `brevosync serve`
+// in its own process and measures the time until all are Complete.
+func (b *bench) throughput(ctx context.Context) ([]throughputRun, *memoryResult, error) {
+	var runs []throughputRun
+	mem := &memoryResult{}
+	for i, lat := range []time.Duration{0, 50 * time.Millisecond} {
+		run, rss, peak, err := b.throughputRun(ctx, lat, i == 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 {
+			mem.IdleRSSMB = rss
+		}
+		mem.PeakRSSMB = max(mem.PeakRSSMB, peak)
+		runs = append(runs, run)
+	}
+	return runs, mem, nil
+}
+
+func (b *bench) throughputRun(ctx context.Context, lat time.Duration, idle bool) (throughputRun, float64, float64, error) {
+	n := b.opts.throughputN
+	run := throughputRun{SimLatencyMs: int(lat.Milliseconds()), Concurrency: b.opts.concurrency, Contacts: n}
+	dsn, err := b.srv.newDatabase(ctx, "throughput")
+	if err != nil {
+		return run, 0, 0, err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return run, 0, 0, err
+	}
+	defer pool.Close()
+	if err := seed(ctx, pool, "t", n); err != nil {
+		return run, 0, 0, err
+	}
+	sim := brevotest.NewServer(brevotest.Config{APIKey: benchKey, Latency: lat, NoRequestLog: true})
+	defer sim.Close()
+	c, err := startChild(ctx, b.serviceVars(dsn, sim.URL()))
+	if err != nil {
+		return run, 0, 0, err
+	}
+	defer c.stop()
+	var idleRSS float64
+	if idle {
+		// Let start-up garbage be collected before reading idle memory.
+		time.Sleep(3 * time.Second)
+		if idleRSS, _, err = c.memory(); err != nil {
+			return run, 0, 0, err
+		}
+	}
+
+	if _, err := pool.Exec(ctx, `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`); err != nil {
+		return run, 0, 0, err
+	}
+	committed := time.Now()
+	// Wait for Brevo to have every contact (a signal, costing the database
+	// nothing), then for the last outcomes to be written.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := sim.WaitUpserts(wctx, n); err != nil {
+		return run, 0, 0, fmt.Errorf("waiting for %d upserts: %w", n, err)
+	}
+	for {
+		var done int
+		if err := pool.QueryRow(wctx, `SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Complete'`).Scan(&done); err != nil {
+			return run, 0, 0, err
+		}
+		if done == n {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	drain := time.Since(committed)
+	_, peak, err := c.memory()
+	if err != nil {
+		return run, 0, 0, err
+	}
+	run.DrainSeconds = drain.Seconds()
+	run.PerSecond = float64(n) / drain.Seconds()
+	run.Upserts = sim.Stats().Upserts
+	if lat == 0 {
+		run.Target = fmt.Sprintf(">= 8000/s: %s", okMissed(run.PerSecond >= 8000))
+	} else {
+		ideal := float64(b.opts.concurrency) / lat.Seconds()
+		run.Target = fmt.Sprintf(">= 90%% of %.0f/s: %s (%.0f%%)", ideal, okMissed(run.PerSecond >= 0.9*ideal), 100*run.PerSecond/ideal)
+	}
+	return run, idleRSS, peak, nil
+}
+
+func okMissed(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+type rateLimitRun struct {
+	Replicas          int     `json:"replicas"`
+	Contacts          int     `json:"contacts"`
+	AchievedPerSecond float64 `json:"achieved_per_second"`
+	TooManyRequests   int     `json:"too_many_requests"`
+}
+
+// rateLimit runs BREVO_SYNC_RATE_LIMIT=10 against a simulator that
+// enforces 10/s, with one and with two replicas sharing the budget.
+func (b *bench) rateLimit(ctx context.Context) ([]rateLimitRun, error) {
+	var runs []rateLimitRun
+	for _, replicas := range []int{1, 2} {
+		r, err := b.rateLimitRun(ctx, replicas)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+func (b *bench) rateLimitRun(ctx context.Context, replicas int) (rateLimitRun, error) {
+	n := b.opts.rateN
+	run := rateLimitRun{Replicas: replicas, Contacts: n}
+	dsn, err := b.srv.newDatabase(ctx, "ratelimit")
+	if err != nil {
+		return run, err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return run, err
+	}
+	defer pool.Close()
+	if err := seed(ctx, pool, "r", n); err != nil {
+		return run, err
+	}
+	sim := brevotest.NewServer(brevotest.Config{APIKey: benchKey, RateLimit: 10})
+	defer sim.Close()
+	vars := b.serviceVars(dsn, sim.URL(), "BREVO_SYNC_RATE_LIMIT", "10", "BREVO_SYNC_CONCURRENCY", "4", "LOG_LEVEL", "info")
+	var children []*child
+	defer func() {
+		for _, c := range children {
+			c.stop()
+		}
+	}()
+	for range replicas {
+		c, err := startChild(ctx, vars)
+		if err != nil {
+			return run, err
+		}
+		children = append(children, c)
+	}
+	if replicas > 1 {
+		// The first replica learns of the second at its next heartbeat.
+		if err := children[0].waitLog(ctx, fmt.Sprintf(`"replicas":%d`, replicas), 15*time.Second); err != nil {
+			return run, err
+		}
+	}
+	if _, err := pool.Exec(ctx, `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`); err != nil {
+		return run, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(n)*time.Second/5+30*time.Second)
+	defer cancel()
+	if err := sim.WaitStats(wctx, func(s brevotest.Stats) bool { return s.Created >= n }); err != nil {
+		return run, fmt.Errorf("waiting for %d contacts at 10/s: %w", n, err)
+	}
+	var ok []time.Time
+	for _, r := range sim.Upserts() {
+		if r.Status == http.StatusCreated {
+			ok = append(ok, r.At)
+		}
+	}
+	slices.SortFunc(ok, func(a, b time.Time) int { return a.Compare(b) })
+	run.AchievedPerSecond = float64(len(ok)-1) / ok[len(ok)-1].Sub(ok[0]).Seconds()
+	run.TooManyRequests = sim.Stats().RateLimited
+	return run, nil
+}
+
+type writeCostResult struct {
+	Rows         int     `json:"rows"`
+	Samples      int     `json:"samples"`
+	WithoutMs    float64 `json:"without_trigger_ms"`
+	NoNotifyMs   float64 `json:"trigger_without_notify_ms"`
+	WithMs       float64 `json:"with_trigger_ms"`
+	AddedPercent float64 `json:"added_percent"`
+}
+
+// writeCost times the application's selecting UPDATE without the request
+// trigger, with it but NOTIFY skipped (brevosync.skip_notify), and with it
+// as in production, interleaved in one run, on one connection, with another
+// session LISTENing (as the service's would be).
+func (b *bench) writeCost(ctx context.Context) ([]writeCostResult, error) {
+	dsn, err := b.srv.newDatabase(ctx, "writecost")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	const bulk, single = 10000, 200
+	if _, err := conn.Exec(ctx, `INSERT INTO contacts (email, name)
+		SELECT 'w' || i || '@bench.brevosync.test', 'Bench ' || i FROM generate_series(1, $1) AS i`, bulk); err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE contacts"); err != nil {
+		return nil, err
+	}
+	lc, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer lc.Close(ctx)
+	if _, err := lc.Exec(ctx, "LISTEN brevosync"); err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, `SELECT id::text FROM contacts ORDER BY email LIMIT $1`, single)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	const reset = `UPDATE contacts SET brevo_sync_status='New', brevo_processing_status=NULL`
+	const sel = `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`
+	type mode int
+	const (
+		noTrigger mode = iota
+		noNotify
+		full
+	)
+	setMode := func(m mode) error {
+		verb := "ENABLE"
+		if m == noTrigger {
+			verb = "DISABLE"
+		}
+		if _, err := conn.Exec(ctx, "ALTER TABLE contacts "+verb+" TRIGGER brevosync_request_update"); err != nil {
+			return err
+		}
+		skip := "off"
+		if m == noNotify {
+			skip = "on"
+		}
+		_, err := conn.Exec(ctx, "SELECT set_config('brevosync.skip_notify', $1, false)", skip)
+		return err
+	}
+	defer setMode(full)
+	singleTimes := map[mode][]time.Duration{}
+	bulkTimes := map[mode][]time.Duration{}
+	order := []mode{noTrigger, noNotify, full}
+	for round := range 6 {
+		for i := range order {
+			m := order[(i+round)%len(order)] // rotate, so no mode always runs first
+			if err := setMode(m); err != nil {
+				return nil, err
+			}
+			if _, err := conn.Exec(ctx, reset); err != nil {
+				return nil, err
+			}
+			for _, id := range ids {
+				t0 := time.Now()
+				if _, err := conn.Exec(ctx, sel+` WHERE id = $1`, id); err != nil {
+					return nil, err
+				}
+				singleTimes[m] = append(singleTimes[m], time.Since(t0))
+			}
+			if _, err := conn.Exec(ctx, reset); err != nil {
+				return nil, err
+			}
+			t0 := time.Now()
+			if _, err := conn.Exec(ctx, sel); err != nil {
+				return nil, err
+			}
+			bulkTimes[m] = append(bulkTimes[m], time.Since(t0))
+		}
+		// Read what the listening session received, as the service would.
+		for {
+			wctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+			_, err := lc.WaitForNotification(wctx)
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+	}
+	result := func(rows int, m map[mode][]time.Duration) writeCostResult {
+		without, with := median(m[noTrigger]), median(m[full])
+		return writeCostResult{Rows: rows, Samples: len(m[full]), WithoutMs: ms(without),
+			NoNotifyMs: ms(median(m[noNotify])), WithMs: ms(with),
+			AddedPercent: 100 * (float64(with) - float64(without)) / float64(without)}
+	}
+	return []writeCostResult{result(1, singleTimes), result(bulk, bulkTimes)}, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+type sweepResult struct {
+	Rows         int           `json:"rows"`
+	WorkRows     int           `json:"work_rows"`
+	FirstSweepMs float64       `json:"first_sweep_ms"`
+	SweepMs      float64       `json:"sweep_ms"`
+	Plans        []syncer.Plan `json:"plans"`
+}
+
+// sweep builds a large contacts table with 1% in work states and times a
+// sweep pass and the hot statements on it.
+func (b *bench) sweep(ctx context.Context) (*sweepResult, error) {
+	dsn, err := b.srv.newDatabase(ctx, "sweep")
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	n := b.opts.rows
+	b.progress("sweep: building a %d-row contacts table", n)
+	// Every 100th row is in a work state, in turn: waiting, a scheduled
+	// retry (half due), a claim in flight (one in ten expired), released.
+	_, err = pool.Exec(ctx, `
+		INSERT INTO contacts (email, name, brevo_sync_status, brevo_processing_status, brevo_synced_at,
+			brevo_retry_count, brevo_next_retry_at, brevo_lease_until, brevo_claim_token)
+		SELECT 's' || i || '@bench.brevosync.test', 'Sweep ' || i,
+			CASE WHEN i % 100 <> 0 THEN 'Complete'
+			     WHEN (i / 100) % 4 = 0 THEN 'Selected'
+			     WHEN (i / 100) % 4 = 2 THEN 'Processing'
+			     ELSE 'Queued' END::crm_sync_status,
+			CASE WHEN i % 100 <> 0 THEN 'Complete'
+			     WHEN (i / 100) % 4 = 0 THEN 'Queued'
+			     WHEN (i / 100) % 4 = 1 THEN 'Error'
+			     WHEN (i / 100) % 4 = 2 THEN 'Processing'
+			     ELSE 'Queued' END::crm_processing_status,
+			CASE WHEN i % 100 <> 0 THEN now() END,
+			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 1 THEN 1 ELSE 0 END,
+			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 1
+			     THEN now() + CASE WHEN (i / 100) % 8 = 1 THEN interval '-1 minute' ELSE interval '1 hour' END END,
+			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 2
+			     THEN now() + CASE WHEN (i / 100) % 40 = 2 THEN interval '-1 minute' ELSE interval '1 hour' END END,
+			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 2 THEN gen_random_uuid() END
+		FROM generate_series(1, $1) AS i`, n)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE contacts"); err != nil {
+		return nil, err
+	}
+	r := &sweepResult{Rows: n, WorkRows: n / 100}
+
+	client := brevo.NewClient(brevo.Config{BaseURL: "http://127.0.0.1:1/v3", APIKey: benchKey})
+	s, err := syncer.New(pool, client, syncer.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	var times []time.Duration
+	for i := range 6 {
+		rep, err := s.Sweep(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			r.FirstSweepMs = ms(rep.Duration)
+			continue
+		}
+		times = append(times, rep.Duration)
+	}
+	r.SweepMs = ms(median(times))
+	r.Plans, err = syncer.Explain(ctx, pool, 100)
+	return r, err
+}
