@@ -32,8 +32,8 @@ lint: ## gofmt and go vet
 fuzz: ## fuzz the webhook parser for 5 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParseEvents -fuzztime 5m ./webhook/
 
-demo: ## see it work: a throwaway Postgres (or yours), a simulated Brevo, ~50 contacts
-	$(GO) run ./cmd/brevosync demo
+demo: ## see it work: a simulated Brevo, ~50 contacts, your Postgres or a throwaway one (ARGS="-json -keep -cluster -v")
+	$(GO) run ./cmd/brevosync demo $(ARGS)
 
 bench: build ## measure latency, throughput, rate limiting and costs (see README)
 	$(BIN) bench

@@ -54,10 +54,11 @@ ALTER TABLE contacts
     ADD COLUMN IF NOT EXISTS brevo_claim_token     uuid,
     ADD COLUMN IF NOT EXISTS brevo_lease_until     timestamptz;
 
--- Work waiting to be claimed: fresh requests (no due time, sorted first) and
--- scheduled retries, in due order. Small: only rows in a waiting state.
+-- Work waiting to be claimed, in due order: a scheduled retry (or a claim
+-- handed back) at its next_retry_at, a fresh request at its selection time.
+-- Small: only rows in a waiting state.
 CREATE INDEX IF NOT EXISTS contacts_brevo_pending_idx
-    ON contacts ((coalesce(brevo_next_retry_at, '-infinity'::timestamptz)))
+    ON contacts ((coalesce(brevo_next_retry_at, brevo_requested_at, '-infinity'::timestamptz)))
     WHERE brevo_sync_status IN ('Selected', 'Queued');
 
 -- Claims in flight, by lease expiry (rows stuck in Processing before

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/brevosync/brevosync/syncer/brevo"
@@ -81,16 +82,23 @@ func (p retryPolicy) failure(c Contact, token string, err error, permanent bool)
 	switch {
 	case permanent:
 		o.result, o.sync, o.proc = ResultFailed, "Error", "Error"
-		o.err = fmt.Sprintf("rejected by Brevo: %v", err)
+		o.err = "rejected by Brevo: " + describe(err)
 	case c.RetryCount >= p.maxRetries:
 		o.result, o.sync, o.proc = ResultFailed, "Error", "Error"
-		o.err = fmt.Sprintf("gave up after %d attempts: %v", c.RetryCount+1, err)
+		o.err = fmt.Sprintf("gave up after %d attempts: %s", c.RetryCount+1, describe(err))
 	default:
 		o.result, o.sync, o.proc = ResultRetry, "Queued", "Error"
 		o.delay = p.delay(c.RetryCount)
-		o.err = fmt.Sprintf("attempt %d failed, retrying: %v", c.RetryCount+1, err)
+		o.err = fmt.Sprintf("attempt %d failed, retrying: %s", c.RetryCount+1, describe(err))
 	}
 	return o
+}
+
+// describe is an error as the row shows it: Brevo's status, code and
+// message ("400 invalid_parameter: Invalid email address"), or what went
+// wrong on the way ("upsert contact: … connection refused").
+func describe(err error) string {
+	return strings.TrimPrefix(err.Error(), "brevo: ")
 }
 
 // release hands the claim back without charging an attempt; the row becomes

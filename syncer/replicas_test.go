@@ -1,6 +1,7 @@
 package syncer_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -81,6 +82,7 @@ func TestSweepRunsOnOneReplicaAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = holder.Rollback(context.Background()) }) // before the pool closes
 	if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_xact_lock($1)`, sweepLockKey); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +126,7 @@ func TestSweepRunsOnOneReplicaAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
 	if _, err := blocker.Exec(t.Context(), `SELECT 1 FROM contacts WHERE email = $1 FOR UPDATE`, emails[0]); err != nil {
 		t.Fatal(err)
 	}

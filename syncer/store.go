@@ -17,6 +17,12 @@ import (
 
 // pendingWhere selects rows waiting to be sent: fresh requests and retries or
 // released claims that are due. It matches contacts_brevo_pending_idx.
+// dueAt is when a waiting row is due: a retry or a handed-back claim at its
+// brevo_next_retry_at, a fresh request at its selection time (so retries
+// and waits are not starved behind a large selection), rows selected
+// before brevosync existed at once. It is the key of contacts_brevo_pending_idx.
+const dueAt = `coalesce(brevo_next_retry_at, brevo_requested_at, '-infinity'::timestamptz)`
+
 const pendingWhere = `
 	brevo_sync_status IN ('Selected', 'Queued')
 	AND ((brevo_sync_status = 'Selected' AND brevo_processing_status = 'Queued')
@@ -26,8 +32,8 @@ const claimSQL = `
 WITH picked AS (
 	SELECT id FROM contacts
 	WHERE ` + pendingWhere + `
-	  AND coalesce(brevo_next_retry_at, '-infinity'::timestamptz) <= now()
-	ORDER BY coalesce(brevo_next_retry_at, '-infinity'::timestamptz)
+	  AND ` + dueAt + ` <= now()
+	ORDER BY ` + dueAt + `
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
 )
@@ -142,7 +148,7 @@ SELECT CASE WHEN t IS NULL THEN NULL
             WHEN t = '-infinity' THEN 0
             ELSE greatest(0, extract(epoch FROM t - clock_timestamp())) END::float8
 FROM (SELECT least(
-	(SELECT min(coalesce(brevo_next_retry_at, '-infinity'::timestamptz)) FROM contacts WHERE ` + pendingWhere + `),
+	(SELECT min(` + dueAt + `) FROM contacts WHERE ` + pendingWhere + `),
 	(SELECT min(coalesce(brevo_lease_until, '-infinity'::timestamptz)) FROM contacts WHERE brevo_sync_status = 'Processing')
 ) AS t) AS due`
 
@@ -192,7 +198,7 @@ const sweepCountsSQL = `
 SELECT
 	(SELECT count(*) FROM contacts WHERE ` + pendingWhere + `),
 	(SELECT count(*) FROM contacts WHERE ` + pendingWhere + `
-	    AND coalesce(brevo_next_retry_at, '-infinity'::timestamptz) <= now()),
+	    AND ` + dueAt + ` <= now()),
 	(SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Processing'),
 	(SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Queued' AND brevo_processing_status = 'Error')`
 

@@ -380,20 +380,29 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) o
 	case <-ctx.Done():
 		return release(c, token, 0)
 	}
-	if wait, paused := s.gate.state(); paused {
-		return release(c, token, 0)
-	} else if wait > maxHold {
-		return release(c, token, wait)
-	} else if wait > 0 {
+	if s.limiter != nil {
+		if err := s.limiter.Wait(ctx); err != nil {
+			return release(c, token, 0)
+		}
+	}
+	// The last moment before sending: a 429 or a refused key seen by another
+	// request while this one waited holds it back too, and a later 429 may
+	// extend the wait while it sleeps.
+	for {
+		wait, paused := s.gate.state()
+		if paused {
+			return release(c, token, 0)
+		}
+		if wait <= 0 {
+			break
+		}
+		if wait > maxHold {
+			return release(c, token, wait)
+		}
 		select {
 		case <-ctx.Done():
 			return release(c, token, 0)
 		case <-time.After(wait):
-		}
-	}
-	if s.limiter != nil {
-		if err := s.limiter.Wait(ctx); err != nil {
-			return release(c, token, 0)
 		}
 	}
 	if ctx.Err() != nil {

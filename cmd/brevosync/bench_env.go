@@ -133,7 +133,9 @@ func (s *benchServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if s.cluster != nil {
-		_ = s.cluster.Stop(ctx) // the databases go with it
+		if err := s.cluster.Stop(ctx); err != nil { // the databases go with it
+			fmt.Fprintf(os.Stderr, "bench: %v\nstop it by hand: %s\n", err, s.cluster.StopCommand())
+		}
 		return
 	}
 	conn, err := pgx.Connect(ctx, s.maint)

@@ -9,8 +9,9 @@ import (
 )
 
 // openPool opens a pool on dsn and checks that the database answers.
-// params are extra session settings (for example synchronous_commit).
-func openPool(ctx context.Context, dsn, appName string, params map[string]string) (*pgxpool.Pool, error) {
+// params are extra session settings (for example synchronous_commit); tune
+// may adjust the pool's configuration.
+func openPool(ctx context.Context, dsn, appName string, params map[string]string, tune ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, &configError{Var: "DATABASE_URL", Err: fmt.Errorf("not a valid Postgres connection string: %w", err)}
@@ -20,6 +21,9 @@ func openPool(ctx context.Context, dsn, appName string, params map[string]string
 	}
 	for k, v := range params {
 		pcfg.ConnConfig.RuntimeParams[k] = v
+	}
+	for _, f := range tune {
+		f(pcfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

@@ -40,11 +40,11 @@ type demoDB struct {
 }
 
 // provisionDB picks the database: DATABASE_URL, else a fresh database on a
-// local server, else a throwaway cluster (only the last with forceCluster).
+// local server, else a throwaway cluster; with -cluster, the last at once.
 func (d *demo) provisionDB(ctx context.Context) (*demoDB, error) {
 	if !d.opts.cluster {
 		if u := d.env.getenv("DATABASE_URL"); u != "" {
-			return &demoDB{mode: demoModeURL, url: u, where: "DATABASE_URL (" + demoRedactURL(u) + ")"}, nil
+			return &demoDB{mode: demoModeURL, url: u, where: "DATABASE_URL (" + demoDescribeURL(u) + ")"}, nil
 		}
 		db, err := d.localDB(ctx)
 		if err != nil {
@@ -98,7 +98,7 @@ func (d *demo) localDB(ctx context.Context) (*demoDB, error) {
 	return nil, nil
 }
 
-func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, host, user, admin string) (*demoDB, error) {
+func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, host, role, admin string) (*demoDB, error) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := "brevosync_demo_" + hex.EncodeToString(b)
@@ -110,12 +110,15 @@ func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, host, user, ad
 		return nil, fmt.Errorf("create database: %w", err)
 	}
 	where := fmt.Sprintf("a new database %s on the local server (%s, user %s, PostgreSQL %d.%d)",
-		name, host, user, version/10000, version%10000)
+		name, host, role, version/10000, version%10000)
 	return &demoDB{
 		mode:  demoModeLocal,
-		url:   demoLocalURL(host, user, name),
+		url:   demoLocalURL(host, role, name),
 		where: where,
 		release: func(ctx context.Context) error {
+			// Not cut short by a second Ctrl-C: dropping takes a moment.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+			defer cancel()
 			conn, err := demoConnect(ctx, admin)
 			if err != nil {
 				return fmt.Errorf("drop database %s: %w", name, err)
@@ -132,7 +135,7 @@ func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, host, user, ad
 			return nil
 		},
 		keepHint: fmt.Sprintf("The database %s is kept.\n  connect: psql '%s'\n  status:  DATABASE_URL='%s' brevosync status\n  drop it: psql '%s' -c 'DROP DATABASE %s'",
-			name, demoLocalURL(host, user, name), demoLocalURL(host, user, name), admin, name),
+			name, demoLocalURL(host, role, name), demoLocalURL(host, role, name), admin, name),
 	}, nil
 }
 
@@ -174,8 +177,8 @@ func demoConnect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 
 // demoLocalURL is the connection string of database db on a local server, by
 // TCP (host 127.0.0.1) or by the socket in directory host.
-func demoLocalURL(host, user, db string) string {
-	u := url.URL{Scheme: "postgres", User: url.User(user), Path: "/" + db}
+func demoLocalURL(host, role, db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(role), Path: "/" + db}
 	q := url.Values{"sslmode": {"disable"}}
 	if filepath.IsAbs(host) {
 		q.Set("host", host)
@@ -187,16 +190,14 @@ func demoLocalURL(host, user, db string) string {
 	return u.String()
 }
 
-// demoRedactURL hides a password in a connection string.
-func demoRedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// demoDescribeURL names the database of a connection string (URL or
+// key=value form) without its password.
+func demoDescribeURL(dsn string) string {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "unparsable"
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	return fmt.Sprintf("database %s on %s:%d as %s", cfg.Database, cfg.Host, cfg.Port, cfg.User)
 }
 
 // demoPlace is where the demo contacts point: domain_id and page_id, which

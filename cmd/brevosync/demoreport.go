@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/http"
@@ -200,4 +202,80 @@ func (d *demo) verify(ctx context.Context, pool *pgxpool.Pool, sim *brevotest.Se
 		}
 	}
 	return problems, nil
+}
+
+// sayf prints a line of the narrative.
+func (d *demo) sayf(format string, args ...any) {
+	d.endProgress()
+	fmt.Fprintf(d.out, format+"\n", args...)
+}
+
+// stepf prints a narrative line with the time since the start.
+func (d *demo) stepf(format string, args ...any) {
+	d.sayf("[%5.2fs] "+format, append([]any{time.Since(d.start).Seconds()}, args...)...)
+}
+
+// debugf prints details with -v.
+func (d *demo) debugf(format string, args ...any) {
+	if d.opts.verbose {
+		d.sayf("         · "+format, args...)
+	}
+}
+
+// progressf shows a progress line: rewritten in place on a terminal, a new
+// line otherwise.
+func (d *demo) progressf(format string, args ...any) {
+	if !d.tty {
+		fmt.Fprintf(d.out, format+"\n", args...)
+		return
+	}
+	fmt.Fprintf(d.out, "\r\033[K"+format, args...)
+	d.progress = true
+}
+
+// endProgress ends a progress line left on screen.
+func (d *demo) endProgress() {
+	if d.progress {
+		fmt.Fprint(d.out, "\r\033[K")
+		d.progress = false
+	}
+}
+
+func demoRandom(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// demoShortError trims the syncer's error text to its Brevo part.
+func demoShortError(s string) string {
+	if i := strings.Index(s, "brevo: "); i >= 0 {
+		s = s[i+len("brevo: "):]
+	}
+	return s
+}
+
+func demoMillis(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+func demoSeconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+
+func demoMedian(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func demoErrOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
 }

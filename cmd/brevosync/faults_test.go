@@ -34,7 +34,11 @@ func startCluster(t *testing.T) (*pgtmp.Cluster, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	t.Cleanup(func() {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Errorf("%v; stop it with: %s", err, c.StopCommand())
+		}
+	})
 	conn, err := pgx.Connect(t.Context(), c.TCPURL())
 	if err != nil {
 		t.Fatal(err)

@@ -83,7 +83,8 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hooks serveHoo
 	// flush (a claim lost in a crash is only claimed again; an outcome lost
 	// is only sent again), which halves their latency.
 	syncPool, err := openPool(ctx, cfg.DatabaseURL, "brevosync-syncer",
-		map[string]string{"synchronous_commit": "off"})
+		map[string]string{"synchronous_commit": "off"},
+		func(c *pgxpool.Config) { c.MinConns = min(3, c.MaxConns) }) // claim, outcomes, timer: warm from the start
 	if err != nil {
 		return err
 	}

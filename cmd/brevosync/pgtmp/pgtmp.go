@@ -198,8 +198,11 @@ func (c *Cluster) start(ctx context.Context) error {
 // URL is the connection string of the postgres database as the postgres
 // superuser, through the Unix socket.
 func (c *Cluster) URL() string {
-	q := url.Values{"host": {c.SocketDir()}, "port": {strconv.Itoa(c.port)}, "sslmode": {"disable"}}
-	return "postgres://postgres@/postgres?" + q.Encode()
+	host := c.SocketDir()
+	if strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != "" {
+		host = url.QueryEscape(host)
+	}
+	return fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", host, c.port)
 }
 
 // TCPURL is URL through 127.0.0.1 instead of the socket.
