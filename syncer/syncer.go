@@ -486,6 +486,14 @@ func (s *Syncer) finalizeLoop(ctx context.Context) {
 	batch := make([]outcome, 0, maxBatch)
 	for o := range s.results {
 		batch = append(batch[:0], o)
+		// While other contacts are in flight their outcomes are due any
+		// moment: linger briefly for them, so that a busy syncer writes
+		// outcomes in tens rather than ones. A lone contact is written at
+		// once.
+		var linger <-chan time.Time
+		if s.inflight.Load() > 0 {
+			linger = time.After(finalizeLinger)
+		}
 	more:
 		for len(batch) < maxBatch {
 			select {
@@ -494,13 +502,29 @@ func (s *Syncer) finalizeLoop(ctx context.Context) {
 					break more
 				}
 				batch = append(batch, o)
+				continue
 			default:
+			}
+			if linger == nil {
+				break
+			}
+			select {
+			case o, ok := <-s.results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			case <-linger:
 				break more
 			}
 		}
 		s.write(ctx, batch)
 	}
 }
+
+// finalizeLinger is how long the finalizer waits for more outcomes while
+// contacts are in flight.
+const finalizeLinger = 2 * time.Millisecond
 
 // write finalizes a batch, retrying while the database is unreachable for
 // up to half a lease; after that the claims expire and the rows are sent
