@@ -29,6 +29,8 @@ type runOpts struct {
 	httpClient *http.Client
 	// minBackoff is the listener's first reconnect wait; zero is 50 ms.
 	minBackoff time.Duration
+	// onOutcome, when set, also sees this replica's outcomes.
+	onOutcome func(syncer.Outcome)
 }
 
 // run is testBundle.start with options: a syncer and its listener, as
@@ -40,6 +42,9 @@ func (b *testBundle) run(t *testing.T, cfg syncer.Config, o runOpts) *service {
 		HTTPClient: o.httpClient})
 	cfg.Logger = logger
 	cfg.OnOutcome = b.obs.record
+	if o.onOutcome != nil {
+		cfg.OnOutcome = func(out syncer.Outcome) { o.onOutcome(out); b.obs.record(out) }
+	}
 	s, err := syncer.New(b.pool, client, cfg)
 	if err != nil {
 		t.Fatal(err)

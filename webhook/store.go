@@ -188,15 +188,26 @@ func store(ctx context.Context, pool *pgxpool.Pool, events []Event) ([]outcome, 
 	return out, nil
 }
 
+// storeLockKey is the advisory lock that serializes stores.
+const storeLockKey int64 = 0x62726576_6f776862 // "brevowhb"
+
 func storeOnce(ctx context.Context, pool *pgxpool.Pool, rows []eventRow) ([]outcome, error) {
 	out := make([]outcome, len(rows))
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		// Deliveries are stored one at a time: two batches locking the same
+		// contacts or the same events in different orders would deadlock.
+		// Brevo sends a batch every few minutes, so nothing waits for long.
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, storeLockKey)
 		for _, r := range rows {
 			q, args := r.sqlFor()
 			b.Queue(q, args...)
 		}
 		br := tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("lock the event store: %w", err)
+		}
 		for i, r := range rows {
 			out[i] = outcome{name: r.ev.Name}
 			err := br.QueryRow().Scan(&out[i].effect)
