@@ -599,7 +599,8 @@ func (b *bench) sweep(ctx context.Context) (*sweepResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, dsn)
+	// The service's syncer connections carry these settings; measure with them.
+	pool, err := openPool(ctx, dsn, "brevosync-bench", syncer.SessionSettings)
 	if err != nil {
 		return nil, err
 	}

@@ -79,11 +79,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hooks serveHoo
 	if err := checkSchema(ctx, pool); err != nil {
 		return err
 	}
-	// The syncer's own pool: claims and outcomes need not wait for the WAL
-	// flush (a claim lost in a crash is only claimed again; an outcome lost
-	// is only sent again), which halves their latency.
-	syncPool, err := openPool(ctx, cfg.DatabaseURL, "brevosync-syncer",
-		map[string]string{"synchronous_commit": "off"},
+	// The syncer's own pool, with the session settings its statements want
+	// (see syncer.SessionSettings).
+	syncPool, err := openPool(ctx, cfg.DatabaseURL, "brevosync-syncer", syncer.SessionSettings,
 		func(c *pgxpool.Config) { c.MinConns = min(3, c.MaxConns) }) // claim, outcomes, timer: warm from the start
 	if err != nil {
 		return err
