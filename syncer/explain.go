@@ -34,6 +34,7 @@ func Explain(ctx context.Context, db *pgxpool.Pool, batch int) ([]Plan, error) {
 		args []any
 	}{
 		{"claim", claimSQL, []any{batch, newToken(), time.Minute.Milliseconds()}},
+		{"finalize", finalizeSQL, finalizeArgs(batch)},
 		{"next_due", nextDueSQL, nil},
 		{"rescue", rescueSQL, nil},
 		{"sweep_counts", sweepCountsSQL, nil},
@@ -68,6 +69,19 @@ func Explain(ctx context.Context, db *pgxpool.Pool, batch int) ([]Plan, error) {
 }
 
 var errRollback = errors.New("rollback")
+
+// finalizeArgs are the arguments of a finalize of n outcomes for rows that
+// do not exist: it plans and runs like a real one, and changes nothing.
+func finalizeArgs(n int) []any {
+	ids, tokens := make([]string, n), make([]string, n)
+	strs, keep := make([]string, n), make([]bool, n)
+	ints, bigs := make([]int32, n), make([]int64, n)
+	for i := range n {
+		ids[i], tokens[i] = newToken().String(), newToken().String()
+		strs[i] = "Complete"
+	}
+	return []any{ids, tokens, strs, strs, strs, keep, ints, bigs, strs}
+}
 
 // seqScansContacts reports whether a plan node or any child scans contacts
 // sequentially.

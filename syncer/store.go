@@ -100,7 +100,12 @@ UPDATE contacts AS c SET
 	brevo_lease_until       = NULL
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::int[], $8::bigint[], $9::text[])
 	AS r(id, token, sync, proc, err, keep_err, retries, delay_ms, brevo_id)
-WHERE c.id = r.id AND c.brevo_claim_token = r.token AND c.brevo_sync_status = 'Processing'
+WHERE c.id = r.id AND c.brevo_claim_token = r.token
+  -- Compared as text on purpose: written plainly, the condition matches
+  -- contacts_brevo_lease_idx's predicate, and with statistics that say few
+  -- rows are Processing the planner walks that index (and its dead entries)
+  -- instead of looking the batch up by primary key.
+  AND c.brevo_sync_status::text = 'Processing'
 RETURNING c.id::text`
 
 // finalize writes outcomes in one statement. A row whose claim no longer

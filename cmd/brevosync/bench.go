@@ -97,6 +97,7 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet) error {
 		return usagef("counts must be positive (rate-n at least 2, rows at least 10000)")
 	}
 
+	tuneGC() // the simulator runs in this process and shares the CPU with the service
 	// Progress goes to stderr; the table (or JSON) to stdout.
 	progress := func(format string, args ...any) { fmt.Fprintf(e.stderr, "bench: "+format+"\n", args...) }
 	srv, err := openBenchServer(ctx, e.getenv, progress)
