@@ -23,8 +23,8 @@ type Plan struct {
 	Text      string `json:"-"`
 }
 
-// Explain runs the claim (of batch rows), the next-due query, the rescue of
-// expired claims and the sweep's counts under EXPLAIN ANALYZE, in a
+// Explain runs the claim (of batch rows), a finalize, the next-due query,
+// the rescue of expired claims and the sweep's due count under EXPLAIN ANALYZE, in a
 // transaction that is rolled back: nothing changes. `brevosync bench` uses
 // it to show that the hot statements stay on the indexes of a large table.
 func Explain(ctx context.Context, db *pgxpool.Pool, batch int) ([]Plan, error) {
@@ -37,7 +37,7 @@ func Explain(ctx context.Context, db *pgxpool.Pool, batch int) ([]Plan, error) {
 		{"finalize", finalizeSQL, finalizeArgs(batch)},
 		{"next_due", nextDueSQL, nil},
 		{"rescue", rescueSQL, nil},
-		{"sweep_counts", sweepCountsSQL, nil},
+		{"sweep_due", sweepDueSQL, []any{SweepDueCap}},
 	}
 	var plans []Plan
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {

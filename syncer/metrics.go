@@ -170,7 +170,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var pending, due, inFlight, retrying int64
 	var usage float64
-	err := c.db.QueryRow(ctx, `SELECT q.*, pg_notification_queue_usage() FROM (`+sweepCountsSQL+`) AS q`).
+	err := c.db.QueryRow(ctx, `SELECT q.*, pg_notification_queue_usage() FROM (`+queueCountsSQL+`) AS q`).
 		Scan(&pending, &due, &inFlight, &retrying, &usage)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)

@@ -596,8 +596,7 @@ func (s *Syncer) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 	if !r.Skipped && (r.Rescued > 0 || r.Due > 0) {
 		s.log.InfoContext(ctx, "sweep found work", slog.Int64("rescued", r.Rescued), slog.Int64("due", r.Due),
-			slog.Int64("pending", r.Pending), slog.Int64("processing", r.InFlight),
-			slog.Duration("took", r.Duration))
+			slog.Bool("due_capped", r.Due >= SweepDueCap), slog.Duration("took", r.Duration))
 	}
 	s.Wake()
 	return r, nil

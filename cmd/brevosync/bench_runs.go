@@ -472,110 +472,113 @@ type writeCostResult struct {
 	AddedPercent float64 `json:"added_percent"`
 }
 
-// writeCost times the application's selecting UPDATE without the request
-// trigger, with it but NOTIFY skipped (brevosync.skip_notify), and with it
-// as in production, interleaved in one run, on one connection, with another
-// session LISTENing (as the service's would be).
+// writeCost times the application's selecting UPDATE on contacts without
+// the request trigger (a twin table with the same columns and indexes), with
+// it but NOTIFY skipped (brevosync.skip_notify), and with it as in
+// production, one connection per variant, interleaved statement by statement
+// so that drift on the machine hits all three alike, with another session
+// LISTENing as the service's would be.
 func (b *bench) writeCost(ctx context.Context) ([]writeCostResult, error) {
 	dsn, err := b.srv.newDatabase(ctx, "writecost")
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pgx.Connect(ctx, dsn)
+	const bulk, single, rounds = 10000, 200, 6
+	type variant struct {
+		name, table string
+		conn        *pgx.Conn
+		ids         []string
+	}
+	setup, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(ctx)
-	const bulk, single = 10000, 200
-	if _, err := conn.Exec(ctx, `INSERT INTO contacts (email, name)
-		SELECT 'w' || i || '@bench.brevosync.test', 'Bench ' || i FROM generate_series(1, $1) AS i`, bulk); err != nil {
-		return nil, err
-	}
-	if _, err := conn.Exec(ctx, "VACUUM ANALYZE contacts"); err != nil {
-		return nil, err
-	}
-	lc, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer lc.Close(ctx)
-	if _, err := lc.Exec(ctx, "LISTEN brevosync"); err != nil {
-		return nil, err
-	}
-	rows, err := conn.Query(ctx, `SELECT id::text FROM contacts ORDER BY email LIMIT $1`, single)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	const reset = `UPDATE contacts SET brevo_sync_status='New', brevo_processing_status=NULL`
-	const sel = `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`
-	type mode int
-	const (
-		noTrigger mode = iota
-		noNotify
-		full
-	)
-	setMode := func(m mode) error {
-		verb := "ENABLE"
-		if m == noTrigger {
-			verb = "DISABLE"
+	defer setup.Close(ctx)
+	for _, q := range []string{
+		`CREATE TABLE contacts_plain (LIKE contacts INCLUDING ALL)`, // no triggers
+		`INSERT INTO contacts (email, name) SELECT 'w' || i || '@bench.brevosync.test', 'Bench ' || i
+			FROM generate_series(1, ` + strconv.Itoa(2*bulk) + `) AS i`,
+		`INSERT INTO contacts_plain SELECT * FROM contacts WHERE email LIKE 'w%' ORDER BY email LIMIT ` + strconv.Itoa(bulk),
+		`VACUUM ANALYZE contacts`,
+		`VACUUM ANALYZE contacts_plain`,
+		`LISTEN brevosync`,
+	} {
+		if _, err := setup.Exec(ctx, q); err != nil {
+			return nil, err
 		}
-		if _, err := conn.Exec(ctx, "ALTER TABLE contacts "+verb+" TRIGGER brevosync_request_update"); err != nil {
-			return err
-		}
-		skip := "off"
-		if m == noNotify {
-			skip = "on"
-		}
-		_, err := conn.Exec(ctx, "SELECT set_config('brevosync.skip_notify', $1, false)", skip)
-		return err
 	}
-	defer setMode(full)
-	singleTimes := map[mode][]time.Duration{}
-	bulkTimes := map[mode][]time.Duration{}
-	order := []mode{noTrigger, noNotify, full}
-	for round := range 6 {
-		for i := range order {
-			m := order[(i+round)%len(order)] // rotate, so no mode always runs first
-			if err := setMode(m); err != nil {
+	variants := []*variant{{name: "plain", table: "contacts_plain"}, {name: "nonotify", table: "contacts"}, {name: "full", table: "contacts"}}
+	for _, v := range variants {
+		if v.conn, err = pgx.Connect(ctx, dsn); err != nil {
+			return nil, err
+		}
+		defer v.conn.Close(ctx)
+		if v.name == "nonotify" {
+			if _, err := v.conn.Exec(ctx, "SET brevosync.skip_notify = 'on'"); err != nil {
 				return nil, err
 			}
-			if _, err := conn.Exec(ctx, reset); err != nil {
-				return nil, err
-			}
-			for _, id := range ids {
-				t0 := time.Now()
-				if _, err := conn.Exec(ctx, sel+` WHERE id = $1`, id); err != nil {
-					return nil, err
-				}
-				singleTimes[m] = append(singleTimes[m], time.Since(t0))
-			}
-			if _, err := conn.Exec(ctx, reset); err != nil {
-				return nil, err
-			}
-			t0 := time.Now()
-			if _, err := conn.Exec(ctx, sel); err != nil {
-				return nil, err
-			}
-			bulkTimes[m] = append(bulkTimes[m], time.Since(t0))
 		}
-		// Read what the listening session received, as the service would.
-		for {
+		// Each variant updates its own rows: the two on contacts, disjoint halves.
+		offset := 0
+		if v.name == "full" {
+			offset = bulk
+		}
+		rows, err := v.conn.Query(ctx, `SELECT id::text FROM `+v.table+` ORDER BY email OFFSET $1 LIMIT $2`, offset, bulk)
+		if err != nil {
+			return nil, err
+		}
+		if v.ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
+	}
+	const sel = `SET brevo_sync_status='Selected', brevo_processing_status='Queued'`
+	reset := func() error {
+		for _, t := range []string{"contacts", "contacts_plain"} {
+			if _, err := setup.Exec(ctx, `UPDATE `+t+` SET brevo_sync_status='New', brevo_processing_status=NULL`); err != nil {
+				return err
+			}
+		}
+		for { // read what the listening session received, as the service would
 			wctx, cancel := context.WithTimeout(ctx, time.Millisecond)
-			_, err := lc.WaitForNotification(wctx)
+			_, err := setup.WaitForNotification(wctx)
 			cancel()
 			if err != nil {
-				break
+				return nil
 			}
 		}
 	}
-	result := func(rows int, m map[mode][]time.Duration) writeCostResult {
-		without, with := median(m[noTrigger]), median(m[full])
-		return writeCostResult{Rows: rows, Samples: len(m[full]), WithoutMs: ms(without),
-			NoNotifyMs: ms(median(m[noNotify])), WithMs: ms(with),
+	singleTimes := map[string][]time.Duration{}
+	bulkTimes := map[string][]time.Duration{}
+	for round := range rounds {
+		if err := reset(); err != nil {
+			return nil, err
+		}
+		for i := range single {
+			for k := range variants {
+				v := variants[(k+i+round)%len(variants)] // rotate who goes first
+				t0 := time.Now()
+				if _, err := v.conn.Exec(ctx, `UPDATE `+v.table+` `+sel+` WHERE id = $1`, v.ids[i]); err != nil {
+					return nil, err
+				}
+				singleTimes[v.name] = append(singleTimes[v.name], time.Since(t0))
+			}
+		}
+		for k := range variants {
+			if err := reset(); err != nil {
+				return nil, err
+			}
+			v := variants[(k+round)%len(variants)]
+			t0 := time.Now()
+			if _, err := v.conn.Exec(ctx, `UPDATE `+v.table+` `+sel+` WHERE id = ANY($1::uuid[])`, v.ids); err != nil {
+				return nil, err
+			}
+			bulkTimes[v.name] = append(bulkTimes[v.name], time.Since(t0))
+		}
+	}
+	result := func(rows int, m map[string][]time.Duration) writeCostResult {
+		without, with := median(m["plain"]), median(m["full"])
+		return writeCostResult{Rows: rows, Samples: len(m["full"]), WithoutMs: ms(without),
+			NoNotifyMs: ms(median(m["nonotify"])), WithMs: ms(with),
 			AddedPercent: 100 * (float64(with) - float64(without)) / float64(without)}
 	}
 	return []writeCostResult{result(1, singleTimes), result(bulk, bulkTimes)}, nil
