@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
-	"net/http"
-	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,59 +14,23 @@ import (
 	"github.com/brevosync/brevosync/syncer/brevotest"
 )
 
-// process is brevosync running as a real child process (the test binary
-// re-executed as main, see TestMain), so tests can signal and kill it.
-type process struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error
-}
+// process is brevosync serve running as a real child process (the test
+// binary re-executed as main, see TestMain), so tests can signal and kill
+// it: bench's child, with test helpers.
+type process = child
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freePort returns a TCP address that was free a moment ago.
-func freePort(t *testing.T) string {
+// startProcess runs `brevosync serve` with vars and waits until /readyz
+// answers 200; the process is killed at the end of the test.
+func startProcess(t *testing.T, vars map[string]string) *process {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	env := map[string]string{"LOG_LEVEL": "debug"}
+	for k, v := range vars {
+		env[k] = v
+	}
+	p, err := startChild(t.Context(), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startProcess runs `brevosync serve` with vars and waits until /readyz
-// answers 200.
-func startProcess(t *testing.T, vars map[string]string) *process {
-	t.Helper()
-	p := &process{addr: freePort(t), stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], "serve")
-	p.cmd.Env = append(os.Environ(), "BREVOSYNC_TEST_MAIN=1", "HTTP_ADDR="+p.addr, "LOG_FORMAT=json", "LOG_LEVEL=debug")
-	for k, v := range vars {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
@@ -79,34 +38,11 @@ func startProcess(t *testing.T, vars map[string]string) *process {
 			t.Logf("brevosync stderr:\n%s", p.stderr.String())
 		}
 	})
-	p.waitReady(t)
 	return p
 }
 
-// waitReady polls /readyz (the process's only readiness signal) until 200.
-func (p *process) waitReady(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			t.Fatalf("brevosync exited before it was ready: %v\n%s", p.err, p.stderr.String())
-		default:
-		}
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("brevosync not ready after 30s:\n%s", p.stderr.String())
-}
-
 // wait waits for the process to exit and returns its exit code.
-func (p *process) wait(t *testing.T, within time.Duration) int {
+func (p *child) wait(t *testing.T, within time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.done:
