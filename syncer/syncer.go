@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -411,12 +412,15 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) o
 
 	start := time.Now()
 	res, err := s.client.UpsertContact(reqCtx, toBrevoContact(c, s.cfg.ListIDs))
-	status := 200
+	status := http.StatusNoContent // updated
 	var apiErr *brevo.APIError
-	if errors.As(err, &apiErr) {
+	switch {
+	case errors.As(err, &apiErr):
 		status = apiErr.StatusCode
-	} else if err != nil {
-		status = 0
+	case err != nil:
+		status = 0 // no answer
+	case res.Created:
+		status = http.StatusCreated
 	}
 	s.metrics.request(time.Since(start), status)
 
