@@ -40,8 +40,8 @@
 // every fallback sweep. Only rows that are Selected/Queued when claimed are
 // sent, so a withdrawn contact is never sent.
 //
-// The fallback sweep's heavy part (taking back expired claims, counting the
-// work) runs on one replica at a time under a transaction-level advisory
+// The fallback sweep's heavy part (taking back expired claims, counting what
+// is due) runs on one replica at a time under a transaction-level advisory
 // lock. Replicas share RateLimit equally, counting each other through the
 // brevosync_nodes table.
 package syncer

@@ -17,27 +17,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/brevosync/brevosync/listener"
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevotest"
 )
-
-// waitListener waits until l.Connected() == want.
-func waitListener(t *testing.T, l *listener.Listener, want bool) {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		ch := l.Changes()
-		if l.Connected() == want {
-			return
-		}
-		select {
-		case <-ch:
-		case <-timeout:
-			t.Fatalf("listener connected = %v, want %v", l.Connected(), want)
-		}
-	}
-}
 
 // terminateListener kills the listener's connection from the server side,
 // as a failover or an administrator would.

@@ -33,7 +33,7 @@ type runOpts struct {
 	onOutcome func(syncer.Outcome)
 }
 
-// run is testBundle.start with options: a syncer and its listener, as
+// run starts, with options, a syncer and its listener, as
 // `serve` wires them, until the test ends or stop is called.
 func (b *testBundle) run(t *testing.T, cfg syncer.Config, o runOpts) *service {
 	t.Helper()
@@ -72,7 +72,7 @@ func (b *testBundle) run(t *testing.T, cfg syncer.Config, o runOpts) *service {
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
-	waitConnected(t, l)
+	waitListener(t, l, true)
 	return &service{syncer: s, listener: l, stop: stop}
 }
 

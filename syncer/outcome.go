@@ -1,7 +1,6 @@
 package syncer
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -114,6 +113,3 @@ func release(c Contact, token string, delay time.Duration) outcome {
 	}
 	return o
 }
-
-// errPaused is why a claim was released while sending is paused.
-var errPaused = errors.New("sending paused")

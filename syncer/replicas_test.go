@@ -61,7 +61,7 @@ func TestReplicasShareOneBigSelection(t *testing.T) {
 const sweepLockKey int64 = 0x62726576_6f737963
 
 // TestSweepRunsOnOneReplicaAtATime: the sweep's heavy part (taking back
-// expired claims, counting the work) runs on one replica at a time. While
+// expired claims, counting what is due) runs on one replica at a time. While
 // another holds the lock every replica reports Skipped and changes nothing;
 // once it is free a sweep runs; and of three sweeps started together, while
 // one is inside the heavy part the other two skip at once rather than run it

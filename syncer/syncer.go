@@ -171,11 +171,7 @@ func (s *Syncer) Wake() {
 // the outcomes and returns. It returns nil after a clean shutdown; database
 // and Brevo outages are retried, not returned.
 func (s *Syncer) Run(ctx context.Context) error {
-	if n, err := heartbeat(ctx, s.db, s.node, s.host, 3*s.cfg.HeartbeatInterval); err != nil {
-		s.log.WarnContext(ctx, "cannot register replica; assuming it is alone", slog.Any("err", err))
-	} else {
-		s.setShare(n)
-	}
+	s.heartbeat(ctx) // register first, so the rate share is right from the start
 
 	// Requests in flight outlive ctx by up to ShutdownTimeout.
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
@@ -183,8 +179,14 @@ func (s *Syncer) Run(ctx context.Context) error {
 
 	var finalizerDone sync.WaitGroup
 	finalizerDone.Go(func() { s.finalizeLoop(context.WithoutCancel(ctx)) })
-	s.background.Go(func() { s.sweepLoop(ctx) })
-	s.background.Go(func() { s.heartbeatLoop(ctx) })
+	s.background.Go(func() {
+		every(ctx, s.cfg.SweepInterval, func() {
+			if _, err := s.Sweep(ctx); err != nil {
+				s.logUnlessDone(ctx, "sweep", err)
+			}
+		})
+	})
+	s.background.Go(func() { every(ctx, s.cfg.HeartbeatInterval, func() { s.heartbeat(ctx) }) })
 
 	var work sync.WaitGroup
 	s.dispatch(ctx, reqCtx, &work)
@@ -573,24 +575,22 @@ func (s *Syncer) write(ctx context.Context, batch []outcome) {
 	}
 }
 
-// sweepLoop runs the fallback sweep every SweepInterval.
-func (s *Syncer) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.SweepInterval)
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if _, err := s.Sweep(ctx); err != nil {
-			s.logUnlessDone(ctx, "sweep", err)
+			f()
 		}
 	}
 }
 
 // Sweep runs one fallback sweep pass: the heavy part (take back expired
-// claims, count the work) on one replica at a time, then a claim pass on this
+// claims, count what is due) on one replica at a time, then a claim pass on this
 // one for missed requests and due retries.
 func (s *Syncer) Sweep(ctx context.Context) (SweepReport, error) {
 	r, err := sweepOnce(ctx, s.db)
@@ -606,23 +606,15 @@ func (s *Syncer) Sweep(ctx context.Context) (SweepReport, error) {
 	return r, nil
 }
 
-// heartbeatLoop keeps this replica registered and its rate share current.
-func (s *Syncer) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := heartbeat(ctx, s.db, s.node, s.host, 3*s.cfg.HeartbeatInterval)
-		if err != nil {
-			s.logUnlessDone(ctx, "heartbeat", err)
-			continue
-		}
-		s.setShare(n)
+// heartbeat keeps this replica registered and its rate share current; when
+// it fails the replica keeps its last share (alone, at start).
+func (s *Syncer) heartbeat(ctx context.Context) {
+	n, err := heartbeat(ctx, s.db, s.node, s.host, 3*s.cfg.HeartbeatInterval)
+	if err != nil {
+		s.logUnlessDone(ctx, "heartbeat", err)
+		return
 	}
+	s.setShare(n)
 }
 
 // setShare divides RateLimit among n live replicas.

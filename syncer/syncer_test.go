@@ -1,7 +1,6 @@
 package syncer_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"github.com/brevosync/brevosync/listener"
 	"github.com/brevosync/brevosync/sql/schematest"
 	"github.com/brevosync/brevosync/syncer"
-	"github.com/brevosync/brevosync/syncer/brevo"
 	"github.com/brevosync/brevosync/syncer/brevotest"
 )
 
@@ -121,53 +119,27 @@ type service struct {
 }
 
 // start runs a syncer and its listener against the bundle until the test
-// ends (or stop is called), and waits until the listener is connected.
+// ends (or stop is called), with debug logs, and waits until the listener is
+// connected. See run for the options.
 func (b *testBundle) start(t *testing.T, cfg syncer.Config) *service {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	client := brevo.NewClient(brevo.Config{BaseURL: b.sim.URL(), APIKey: apiKey, Timeout: 2 * time.Second})
-	cfg.Logger = logger
-	cfg.OnOutcome = b.obs.record
-	s, err := syncer.New(b.pool, client, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := listener.New(listener.Config{ConnConfig: b.pool.Config().ConnConfig, Pool: b.pool, Logger: logger,
-		PingInterval: 500 * time.Millisecond, MinBackoff: 50 * time.Millisecond}, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := s.Run(ctx); err != nil {
-			t.Errorf("syncer.Run: %v", err)
-		}
-	})
-	wg.Go(func() {
-		if err := l.Run(ctx); err != nil {
-			t.Errorf("listener.Run: %v", err)
-		}
-	})
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	waitConnected(t, l)
-	return &service{syncer: s, listener: l, stop: stop}
+	return b.run(t, cfg, runOpts{level: slog.LevelDebug})
 }
 
-func waitConnected(t *testing.T, l *listener.Listener) {
+// waitListener waits until l.Connected() == want, on the listener's own
+// change signal.
+func waitListener(t *testing.T, l *listener.Listener, want bool) {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
 		ch := l.Changes()
-		if l.Connected() {
+		if l.Connected() == want {
 			return
 		}
 		select {
 		case <-ch:
 		case <-timeout:
-			t.Fatal("listener did not connect")
+			t.Fatalf("listener connected = %v, want %v", l.Connected(), want)
 		}
 	}
 }

@@ -34,12 +34,6 @@ type benchServer struct {
 	created []string
 }
 
-// localCandidates are tried, in order, when DATABASE_URL is not set.
-var localCandidates = []string{
-	"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
-	"host=/var/run/postgresql user=postgres dbname=postgres sslmode=disable",
-}
-
 func openBenchServer(ctx context.Context, getenv func(string) string, progress func(string, ...any)) (*benchServer, error) {
 	if dsn := getenv("DATABASE_URL"); dsn != "" {
 		if err := pingDSN(ctx, dsn); err != nil {
@@ -48,8 +42,8 @@ func openBenchServer(ctx context.Context, getenv func(string) string, progress f
 		progress("using the server of DATABASE_URL")
 		return &benchServer{maint: dsn}, nil
 	}
-	for _, dsn := range localCandidates {
-		if pingDSN(ctx, dsn) == nil {
+	for _, c := range localServers() {
+		if dsn := demoLocalURL(c.host, c.role, "postgres"); pingDSN(ctx, dsn) == nil {
 			progress("using the local server (%s)", dsn)
 			return &benchServer{maint: dsn}, nil
 		}
@@ -63,9 +57,7 @@ func openBenchServer(ctx context.Context, getenv func(string) string, progress f
 }
 
 func pingDSN(ctx context.Context, dsn string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := demoConnect(ctx, dsn)
 	if err != nil {
 		return err
 	}

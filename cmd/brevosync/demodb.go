@@ -62,38 +62,27 @@ func (d *demo) provisionDB(ctx context.Context) (*demoDB, error) {
 // as the postgres user and then as this OS user. It returns nil, nil when
 // none answers.
 func (d *demo) localDB(ctx context.Context) (*demoDB, error) {
-	users := []string{"postgres"}
-	if u, err := user.Current(); err == nil && u.Username != "postgres" {
-		users = append(users, u.Username)
-	}
-	hosts := []string{"127.0.0.1"}
-	for _, dir := range []string{"/var/run/postgresql", "/tmp"} {
-		if _, err := os.Stat(filepath.Join(dir, ".s.PGSQL.5432")); err == nil {
-			hosts = append(hosts, dir)
-		}
-	}
-	for _, u := range users {
-		for _, h := range hosts {
-			admin := demoLocalURL(h, u, "postgres")
-			conn, err := demoConnect(ctx, admin)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				d.debugf("no local server as %s on %s: %v", u, h, err)
-				continue
+	for _, c := range localServers() {
+		u, h := c.role, c.host
+		admin := demoLocalURL(h, u, "postgres")
+		conn, err := demoConnect(ctx, admin)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
 			}
-			db, err := d.createLocalDB(ctx, conn, h, u, admin)
-			conn.Close(context.WithoutCancel(ctx))
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				d.sayf("  (a local server answers as %s on %s, but: %v)", u, h, err)
-				continue
-			}
-			return db, nil
+			d.debugf("no local server as %s on %s: %v", u, h, err)
+			continue
 		}
+		db, err := d.createLocalDB(ctx, conn, h, u, admin)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			d.sayf("  (a local server answers as %s on %s, but: %v)", u, h, err)
+			continue
+		}
+		return db, nil
 	}
 	return nil, nil
 }
@@ -163,6 +152,33 @@ func (d *demo) clusterDB(ctx context.Context) (*demoDB, error) {
 		keepHint: fmt.Sprintf("The cluster keeps running in %s.\n  connect: psql '%s'\n  status:  DATABASE_URL='%s' brevosync status\n  stop it: %s",
 			c.Dir(), c.URL(), c.URL(), c.StopCommand()),
 	}, nil
+}
+
+// localServer is where a local Postgres may answer: a host (127.0.0.1 or a
+// socket directory) and a role.
+type localServer struct{ host, role string }
+
+// localServers lists the places to try, in order: TCP on 127.0.0.1:5432 and
+// the usual socket directories, as the postgres user and then as this OS
+// user. demo and bench both look for a server this way.
+func localServers() []localServer {
+	users := []string{"postgres"}
+	if u, err := user.Current(); err == nil && u.Username != "postgres" {
+		users = append(users, u.Username)
+	}
+	hosts := []string{"127.0.0.1"}
+	for _, dir := range []string{"/var/run/postgresql", "/tmp"} {
+		if _, err := os.Stat(filepath.Join(dir, ".s.PGSQL.5432")); err == nil {
+			hosts = append(hosts, dir)
+		}
+	}
+	var out []localServer
+	for _, u := range users {
+		for _, h := range hosts {
+			out = append(out, localServer{host: h, role: u})
+		}
+	}
+	return out
 }
 
 // demoConnect connects with a short timeout: it is only a probe.
