@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/brevosync/brevosync/syncer"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 func TestInvalidEmailFailsAtOnce(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"github.com/brevosync/brevosync/listener"
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // runOpts adjusts testBundle.run.

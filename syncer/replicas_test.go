@@ -11,7 +11,7 @@ import (
 
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // Several replicas share one large selection, made in ONE statement: the

@@ -14,7 +14,7 @@ import (
 	"github.com/brevosync/brevosync/listener"
 	"github.com/brevosync/brevosync/sql/schematest"
 	"github.com/brevosync/brevosync/syncer"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 const apiKey = "test-key"

@@ -17,7 +17,7 @@ import (
 
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 const benchKey = "bench-key"

@@ -24,7 +24,7 @@ import (
 	"github.com/brevosync/brevosync/cmd/brevosync/pgtmp"
 	schema "github.com/brevosync/brevosync/sql"
 	"github.com/brevosync/brevosync/syncer"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 func init() {

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/brevosync/brevosync/syncer"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // The application's statements (PUT /api/v3/contacts/crm/select).

@@ -17,7 +17,7 @@ import (
 	"github.com/brevosync/brevosync/cmd/brevosync/pgtmp"
 	schema "github.com/brevosync/brevosync/sql"
 	"github.com/brevosync/brevosync/sql/schematest"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // long reports whether the long fault tests run (make test/long).

@@ -11,7 +11,7 @@ import (
 
 	"github.com/brevosync/brevosync/sql/schematest"
 	"github.com/brevosync/brevosync/syncer"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // TestMetricsScrape runs serve in process, makes every metric family move

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/brevosync/brevosync/sql/schematest"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // process is brevosync serve running as a real child process (the test

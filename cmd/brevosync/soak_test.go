@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/brevosync/brevosync/sql/schematest"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // TestSoak runs the whole service in process under mixed load — selections,

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/brevosync/brevosync/syncer/brevo"
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // BenchmarkUpsert measures upserts per second through a brevo.Client with

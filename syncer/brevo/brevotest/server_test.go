@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 const testKey = "test-key"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brevosync/brevosync/syncer/brevotest"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 const okBody = `{"email":"f@example.com","updateEnabled":true}`
