@@ -126,3 +126,7 @@ var (
 	// contacts_brevo_lease_idx.
 	LeaseEnd = "coalesce(brevo_lease_until, '-infinity'::timestamptz)"
 )
+
+// Literal renders v (a state value) as an SQL string literal, for the
+// statements that compare with or write a state computed in Go.
+func Literal(v string) string { return quote(v) }

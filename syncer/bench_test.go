@@ -1,11 +1,11 @@
 package syncer
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/brevosync/brevosync/sql/schematest"
-	"github.com/brevosync/brevosync/syncer/brevo"
 )
 
 // BenchmarkClaimFinalize measures the database side of syncing a batch:
@@ -32,7 +32,7 @@ func BenchmarkClaimFinalize(b *testing.B) {
 		}
 		outs := make([]outcome, len(contacts))
 		for i, c := range contacts {
-			outs[i] = complete(c, token, brevo.UpsertResult{ID: int64(i + 1), Created: true})
+			outs[i] = complete(c, token, Sent{ID: strconv.Itoa(i + 1), Status: 201})
 		}
 		written, err := finalize(ctx, pool, outs)
 		if err != nil || len(written) != batch {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	schema "github.com/brevosync/brevosync/sql"
 )
 
 // Plan is how Postgres runs one of the syncer's statements, measured with
@@ -78,7 +80,7 @@ func finalizeArgs(n int) []any {
 	ints, bigs := make([]int32, n), make([]int64, n)
 	for i := range n {
 		ids[i], tokens[i] = newToken().String(), newToken().String()
-		strs[i] = "Complete"
+		strs[i] = schema.Complete.Sync
 	}
 	return []any{ids, tokens, strs, strs, strs, keep, ints, bigs, strs}
 }

@@ -35,7 +35,7 @@ func TestServerErrorsAreRetriedWithBackoff(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t, brevotest.Config{})
 	cfg := testConfig()
-	cfg.RetryDelay = 200 * time.Millisecond
+	cfg.Retry.Base = 200 * time.Millisecond
 	b.start(t, cfg)
 	b.sim.Script("flaky@example.com", brevotest.Fault{Status: 500}, brevotest.Fault{Status: 503})
 	id := b.insert(t, "flaky@example.com")
@@ -66,7 +66,7 @@ func TestRetryScheduledState(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t, brevotest.Config{})
 	cfg := testConfig()
-	cfg.RetryDelay = time.Hour // stays scheduled while we look
+	cfg.Retry.Base = time.Hour // stays scheduled while we look
 	b.start(t, cfg)
 	b.sim.Script("later@example.com", brevotest.Fault{Status: 502})
 	id := b.insert(t, "later@example.com")
@@ -91,8 +91,8 @@ func TestRetriesExhaustedFail(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t, brevotest.Config{})
 	cfg := testConfig()
-	cfg.MaxRetries = 2
-	cfg.RetryDelay = 20 * time.Millisecond
+	cfg.Retry.MaxRetries = 2
+	cfg.Retry.Base = 20 * time.Millisecond
 	b.start(t, cfg)
 	b.sim.Script("down@example.com", brevotest.Fault{Status: 500}, brevotest.Fault{Status: 500},
 		brevotest.Fault{Status: 500}, brevotest.Fault{Status: 500})
@@ -100,8 +100,8 @@ func TestRetriesExhaustedFail(t *testing.T) {
 	b.selectContacts(t, id)
 	b.obs.final(t, id, syncer.ResultFailed)
 
-	if n := len(b.sim.UpsertsFor("down@example.com")); n != 1+cfg.MaxRetries {
-		t.Errorf("Brevo received %d requests, want 1 + MaxRetries = %d", n, 1+cfg.MaxRetries)
+	if n := len(b.sim.UpsertsFor("down@example.com")); n != 1+cfg.Retry.MaxRetries {
+		t.Errorf("Brevo received %d requests, want 1 + MaxRetries = %d", n, 1+cfg.Retry.MaxRetries)
 	}
 	got := b.row(t, id)
 	if got.Sync != "Error" || got.Proc != "Error" || got.Retries != 3 || got.NextRetry {

@@ -256,8 +256,8 @@ func TestBurstOf500s(t *testing.T) {
 	// Every retry waited for its backoff (base 100 ms).
 	for e, reqs := range upsertsByEmail(b.sim) {
 		if len(reqs) == 2 {
-			if gap := reqs[1].At.Sub(reqs[0].At); gap < cfg.RetryDelay {
-				t.Errorf("%s retried after %v, before the backoff (%v)", e, gap, cfg.RetryDelay)
+			if gap := reqs[1].At.Sub(reqs[0].At); gap < cfg.Retry.Base {
+				t.Errorf("%s retried after %v, before the backoff (%v)", e, gap, cfg.Retry.Base)
 			}
 		}
 	}

@@ -31,6 +31,8 @@ type runOpts struct {
 	minBackoff time.Duration
 	// onOutcome, when set, also sees this replica's outcomes.
 	onOutcome func(syncer.Outcome)
+	// listIDs are the Brevo lists every synced contact joins.
+	listIDs []int64
 }
 
 // run starts, with options, a syncer and its listener, as
@@ -45,7 +47,7 @@ func (b *testBundle) run(t *testing.T, cfg syncer.Config, o runOpts) *service {
 	if o.onOutcome != nil {
 		cfg.OnOutcome = func(out syncer.Outcome) { o.onOutcome(out); b.obs.record(out) }
 	}
-	s, err := syncer.New(b.pool, client, cfg)
+	s, err := syncer.New(b.pool, brevo.NewCRM(client, o.listIDs), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

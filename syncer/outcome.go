@@ -2,12 +2,11 @@ package syncer
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"strconv"
+	"regexp"
 	"strings"
 	"time"
 
-	"github.com/brevosync/brevosync/syncer/brevo"
+	schema "github.com/brevosync/brevosync/sql"
 )
 
 // Result names what became of one claimed contact. It labels metrics and logs.
@@ -26,12 +25,39 @@ const (
 	ResultReleased Result = "released"
 )
 
+// The error texts written on rows (brevo_processing_error): a prefix saying
+// what the syncer did, then the cause as the CRM gave it. `status` groups
+// errors by cause with CausePrefix, built from these: reword them here and
+// it follows.
+const (
+	textRejected = "rejected by %s: %s"
+	textGaveUp   = "gave up after %d attempts: %s"
+	textRetrying = "attempt %d failed, retrying: %s"
+)
+
+// CausePrefix is a regular expression (valid in Go and in Postgres) that
+// matches the prefix the syncer writes before an error's cause, so that
+// the cause alone is left when it is removed.
+var CausePrefix = causePrefix(textRejected, textGaveUp, textRetrying)
+
+// causePrefix turns the texts' formats, up to their final ": %s", into one
+// anchored alternation: %d matches digits, %s anything but a colon.
+func causePrefix(formats ...string) string {
+	alts := make([]string, len(formats))
+	for i, f := range formats {
+		f = strings.TrimSuffix(f, ": %s")
+		f = regexp.QuoteMeta(f)
+		f = strings.ReplaceAll(f, "%d", "[0-9]+")
+		alts[i] = strings.ReplaceAll(f, "%s", "[^:]+")
+	}
+	return "^(" + strings.Join(alts, "|") + "): "
+}
+
 // outcome is the row's next state after one claim, as the finalizer writes it.
 type outcome struct {
 	id, token string
 	result    Result
-	sync      string // brevo_sync_status
-	proc      string // brevo_processing_status
+	state     schema.State
 	err       string // brevo_processing_error; ignored when keepErr
 	keepErr   bool
 	retries   int           // brevo_retry_count
@@ -41,72 +67,38 @@ type outcome struct {
 	contact Contact // for logs and metrics
 }
 
-// retryPolicy turns failures into row states (contract §2).
-type retryPolicy struct {
-	maxRetries  int
-	base        time.Duration
-	linear      bool
-	jitterRatio float64 // at most this fraction of the delay is added
+func complete(c Contact, token string, sent Sent) outcome {
+	return outcome{id: c.ID, token: token, contact: c, result: ResultComplete,
+		state: schema.Complete, retries: c.RetryCount, delay: -1, brevoID: sent.ID}
 }
 
-// delay is the wait before retry n (n = 0, 1, 2, …): base·2^n, or base·(n+1)
-// when linear, plus at most 10% jitter.
-func (p retryPolicy) delay(n int) time.Duration {
-	d := p.base
-	if p.linear {
-		d = p.base * time.Duration(n+1)
-	} else {
-		for i := 0; i < n && d < 365*24*time.Hour; i++ {
-			d *= 2
-		}
-	}
-	if j := int64(float64(d) * p.jitterRatio); j > 0 {
-		d += time.Duration(rand.Int64N(j + 1))
-	}
-	return d
-}
-
-func complete(c Contact, token string, res brevo.UpsertResult) outcome {
-	o := outcome{id: c.ID, token: token, contact: c, result: ResultComplete,
-		sync: "Complete", proc: "Complete", retries: c.RetryCount, delay: -1}
-	if res.ID > 0 {
-		o.brevoID = strconv.FormatInt(res.ID, 10)
-	}
-	return o
-}
-
-// failure decides between a scheduled retry and Failed for a failed attempt.
-func (p retryPolicy) failure(c Contact, token string, err error, permanent bool) outcome {
+// failure applies the retry policy to a failed attempt of c: Failed, or a
+// retry scheduled.
+func failure(p RetryPolicy, crm string, c Contact, token string, err error) outcome {
 	o := outcome{id: c.ID, token: token, contact: c, retries: c.RetryCount + 1, delay: -1}
+	attempt, kind := c.RetryCount+1, KindOf(err)
 	switch {
-	case permanent:
-		o.result, o.sync, o.proc = ResultFailed, "Error", "Error"
-		o.err = "rejected by Brevo: " + describe(err)
-	case c.RetryCount >= p.maxRetries:
-		o.result, o.sync, o.proc = ResultFailed, "Error", "Error"
-		o.err = fmt.Sprintf("gave up after %d attempts: %s", c.RetryCount+1, describe(err))
+	case kind == Rejected:
+		o.result, o.state = ResultFailed, schema.Failed
+		o.err = fmt.Sprintf(textRejected, crm, err)
+	case p.GivesUp(attempt, kind):
+		o.result, o.state = ResultFailed, schema.Failed
+		o.err = fmt.Sprintf(textGaveUp, attempt, err)
 	default:
-		o.result, o.sync, o.proc = ResultRetry, "Queued", "Error"
-		o.delay = p.delay(c.RetryCount)
-		o.err = fmt.Sprintf("attempt %d failed, retrying: %s", c.RetryCount+1, describe(err))
+		o.result, o.state = ResultRetry, schema.RetryScheduled
+		o.delay = p.Delay(c.RetryCount)
+		o.err = fmt.Sprintf(textRetrying, attempt, err)
 	}
 	return o
-}
-
-// describe is an error as the row shows it: Brevo's status, code and
-// message ("400 invalid_parameter: Invalid email address"), or what went
-// wrong on the way ("upsert contact: … connection refused").
-func describe(err error) string {
-	return strings.TrimPrefix(err.Error(), "brevo: ")
 }
 
 // release hands the claim back without charging an attempt; the row becomes
 // claimable again after delay (0: at once).
 func release(c Contact, token string, delay time.Duration) outcome {
 	o := outcome{id: c.ID, token: token, contact: c, result: ResultReleased,
-		sync: "Queued", proc: "Queued", keepErr: true, retries: c.RetryCount, delay: delay}
+		state: schema.Released, keepErr: true, retries: c.RetryCount, delay: delay}
 	if c.RetryCount > 0 {
-		o.proc = "Error" // still a retry of an earlier failure
+		o.state = schema.RetryScheduled // still a retry of an earlier failure
 	}
 	if delay <= 0 {
 		o.delay = -1

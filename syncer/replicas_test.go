@@ -76,7 +76,7 @@ func TestSweepRunsOnOneReplicaAtATime(t *testing.T) {
 	replicas := make([]*syncer.Syncer, 3)
 	for i := range replicas {
 		client := brevo.NewClient(brevo.Config{BaseURL: b.sim.URL(), APIKey: apiKey, Timeout: 2 * time.Second})
-		s, err := syncer.New(b.pool, client, testConfig())
+		s, err := syncer.New(b.pool, brevo.NewCRM(client, nil), testConfig())
 		if err != nil {
 			t.Fatal(err)
 		}

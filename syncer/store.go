@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	schema "github.com/brevosync/brevosync/sql"
 )
 
 // SessionSettings are the Postgres settings the syncer's connections should
@@ -29,34 +31,21 @@ var SessionSettings = map[string]string{
 }
 
 // The SQL of the pipeline. Every statement is one round trip, and no
-// transaction is held across a Brevo request: a claim is committed before the
+// transaction is held across a CRM request: a claim is committed before the
 // request and the outcome is written after it, guarded by the claim token.
+// The states and the predicates over them come from package schema.
 
-// pendingWhere selects rows waiting to be sent: fresh requests and retries or
-// released claims that are due. It matches contacts_brevo_pending_idx.
-// dueAt is when a waiting row is due: a retry or a handed-back claim at its
-// brevo_next_retry_at, a fresh request at its selection time (so retries
-// and waits are not starved behind a large selection), rows selected
-// before brevosync existed at once. It is the key of contacts_brevo_pending_idx.
-const dueAt = `coalesce(brevo_next_retry_at, brevo_requested_at, '-infinity'::timestamptz)`
-
-const pendingWhere = `
-	brevo_sync_status IN ('Selected', 'Queued')
-	AND ((brevo_sync_status = 'Selected' AND brevo_processing_status = 'Queued')
-	  OR (brevo_sync_status = 'Queued' AND brevo_processing_status IN ('Queued', 'Error')))`
-
-const claimSQL = `
+var claimSQL = `
 WITH picked AS (
 	SELECT id FROM contacts
-	WHERE ` + pendingWhere + `
-	  AND ` + dueAt + ` <= now()
-	ORDER BY ` + dueAt + `
+	WHERE ` + schema.Claimable + `
+	  AND ` + schema.DueAt + ` <= now()
+	ORDER BY ` + schema.DueAt + `
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
 )
 UPDATE contacts AS c SET
-	brevo_sync_status       = 'Processing',
-	brevo_processing_status = 'Processing',
+	` + schema.Processing.Set() + `,
 	brevo_claim_token       = $2,
 	brevo_lease_until       = now() + $3 * interval '1 millisecond'
 FROM picked
@@ -86,7 +75,7 @@ func claim(ctx context.Context, db *pgxpool.Pool, n int, lease time.Duration) (s
 	return token.String(), contacts, nil
 }
 
-const finalizeSQL = `
+var finalizeSQL = `
 UPDATE contacts AS c SET
 	brevo_sync_status       = r.sync::crm_sync_status,
 	brevo_processing_status = r.proc::crm_processing_status,
@@ -94,7 +83,7 @@ UPDATE contacts AS c SET
 	brevo_retry_count       = r.retries,
 	brevo_next_retry_at     = CASE WHEN r.delay_ms < 0 THEN NULL
 	                               ELSE now() + r.delay_ms * interval '1 millisecond' END,
-	brevo_synced_at         = CASE WHEN r.sync = 'Complete' THEN now() ELSE c.brevo_synced_at END,
+	brevo_synced_at         = CASE WHEN r.sync = ` + schema.Literal(schema.Complete.Sync) + ` THEN now() ELSE c.brevo_synced_at END,
 	brevo_contact_id        = coalesce(nullif(r.brevo_id, ''), c.brevo_contact_id),
 	brevo_claim_token       = NULL,
 	brevo_lease_until       = NULL
@@ -105,7 +94,7 @@ WHERE c.id = r.id AND c.brevo_claim_token = r.token
   -- contacts_brevo_lease_idx's predicate, and with statistics that say few
   -- rows are Processing the planner walks that index (and its dead entries)
   -- instead of looking the batch up by primary key.
-  AND c.brevo_sync_status::text = 'Processing'
+  AND c.brevo_sync_status::text = ` + schema.Literal(schema.Processing.Sync) + `
 RETURNING c.id::text`
 
 // finalize writes outcomes in one statement. A row whose claim no longer
@@ -119,7 +108,7 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome) (map[string
 	delays, brevoIDs := make([]int64, n), make([]string, n)
 	for i, o := range outs {
 		ids[i], tokens[i] = o.id, o.token
-		syncs[i], procs[i], errs[i] = o.sync, o.proc, o.err
+		syncs[i], procs[i], errs[i] = o.state.Sync, o.state.Proc, o.err
 		keep[i], retries[i] = o.keepErr, int32(o.retries)
 		delays[i], brevoIDs[i] = -1, o.brevoID
 		if o.delay >= 0 {
@@ -145,14 +134,15 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome) (map[string
 // rescueSQL takes back claims whose lease has expired (their process died or
 // lost the database) without charging an attempt. Rows left in Processing by
 // the old scheduler have no lease and are taken back too.
-const rescueSQL = `
+var rescueSQL = `
 UPDATE contacts SET
-	brevo_sync_status       = 'Queued',
-	brevo_processing_status = CASE WHEN brevo_retry_count > 0 THEN 'Error' ELSE 'Queued' END::crm_processing_status,
+	brevo_sync_status       = ` + schema.Literal(schema.Released.Sync) + `,
+	brevo_processing_status = CASE WHEN brevo_retry_count > 0 THEN ` + schema.Literal(schema.RetryScheduled.Proc) + `
+	                               ELSE ` + schema.Literal(schema.Released.Proc) + ` END::crm_processing_status,
 	brevo_claim_token       = NULL,
 	brevo_lease_until       = NULL
-WHERE brevo_sync_status = 'Processing'
-  AND coalesce(brevo_lease_until, '-infinity'::timestamptz) < now()`
+WHERE ` + schema.InFlight + `
+  AND ` + schema.LeaseEnd + ` < now()`
 
 func rescueExpired(ctx context.Context, db *pgxpool.Pool) (int64, error) {
 	tag, err := db.Exec(ctx, rescueSQL)
@@ -165,14 +155,13 @@ func rescueExpired(ctx context.Context, db *pgxpool.Pool) (int64, error) {
 // nextDueSQL is the earliest time something needs this process: a pending
 // row becoming due, or a claim's lease expiring; in seconds from now, 0 when
 // something is due already, NULL when nothing waits.
-const nextDueSQL = `
+var nextDueSQL = `
 SELECT CASE WHEN t IS NULL THEN NULL
             WHEN t = '-infinity' THEN 0
             ELSE greatest(0, extract(epoch FROM t - clock_timestamp())) END::float8
 FROM (SELECT least(
-	(SELECT ` + dueAt + ` FROM contacts WHERE ` + pendingWhere + ` ORDER BY ` + dueAt + ` LIMIT 1),
-	(SELECT coalesce(brevo_lease_until, '-infinity'::timestamptz) FROM contacts
-	 WHERE brevo_sync_status = 'Processing' ORDER BY coalesce(brevo_lease_until, '-infinity'::timestamptz) LIMIT 1)
+	(SELECT ` + schema.DueAt + ` FROM contacts WHERE ` + schema.Claimable + ` ORDER BY ` + schema.DueAt + ` LIMIT 1),
+	(SELECT ` + schema.LeaseEnd + ` FROM contacts WHERE ` + schema.InFlight + ` ORDER BY ` + schema.LeaseEnd + ` LIMIT 1)
 ) AS t) AS due`
 
 // nextDue returns how long until the next row is due; ok is false when
@@ -218,20 +207,20 @@ type SweepReport struct {
 // cheap however large the backlog (the claims, not the count, do the work).
 const SweepDueCap = 1000
 
-const sweepDueSQL = `
+var sweepDueSQL = `
 SELECT count(*) FROM (
-	SELECT 1 FROM contacts WHERE ` + pendingWhere + ` AND ` + dueAt + ` <= now()
+	SELECT 1 FROM contacts WHERE ` + schema.Claimable + ` AND ` + schema.DueAt + ` <= now()
 	LIMIT $1
 ) AS due`
 
 // queueCountsSQL counts the work states for the metrics, at scrape time.
-const queueCountsSQL = `
+var queueCountsSQL = `
 SELECT
-	(SELECT count(*) FROM contacts WHERE ` + pendingWhere + `),
-	(SELECT count(*) FROM contacts WHERE ` + pendingWhere + `
-	    AND ` + dueAt + ` <= now()),
-	(SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Processing'),
-	(SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Queued' AND brevo_processing_status = 'Error')`
+	(SELECT count(*) FROM contacts WHERE ` + schema.Claimable + `),
+	(SELECT count(*) FROM contacts WHERE ` + schema.Claimable + `
+	    AND ` + schema.DueAt + ` <= now()),
+	(SELECT count(*) FROM contacts WHERE ` + schema.InFlight + `),
+	(SELECT count(*) FROM contacts WHERE ` + schema.RetryWhere + `)`
 
 // sweepOnce runs the sweep's heavy part under a transaction-level advisory
 // lock: take back expired claims and count what is due. A replica that

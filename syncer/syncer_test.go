@@ -102,8 +102,7 @@ func newBundle(t *testing.T, simCfg brevotest.Config) *testBundle {
 // testConfig is a fast configuration for tests: short delays, no rate limit.
 func testConfig() syncer.Config {
 	return syncer.Config{
-		MaxRetries:        3,
-		RetryDelay:        100 * time.Millisecond,
+		Retry:             syncer.RetryPolicy{MaxRetries: 3, Base: 100 * time.Millisecond},
 		Lease:             30 * time.Second,
 		SweepInterval:     time.Hour, // tests prove the fast paths, not the sweep
 		ShutdownTimeout:   5 * time.Second,
@@ -216,9 +215,7 @@ func (b *testBundle) states(t *testing.T) map[string]int {
 func TestSelectedContactReachesBrevo(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t, brevotest.Config{})
-	cfg := testConfig()
-	cfg.ListIDs = []int64{7, 9}
-	b.start(t, cfg)
+	b.run(t, testConfig(), runOpts{level: slog.LevelDebug, listIDs: []int64{7, 9}})
 
 	var id string
 	err := b.pool.QueryRow(t.Context(), `INSERT INTO contacts (email, name, phone_number, domain_id, page_id,

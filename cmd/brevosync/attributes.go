@@ -7,20 +7,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 
-	"github.com/brevosync/brevosync/syncer"
+	"github.com/brevosync/brevosync/cmd/brevosync/cli"
 	"github.com/brevosync/brevosync/syncer/brevo"
 )
 
-const attributesHelp = `Lists the contact attributes defined in the Brevo account (name, category,
+// attributesHelp lists the mapping from brevo.MappedAttributes.
+func attributesHelp() string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, a := range brevo.MappedAttributes {
+		fmt.Fprintf(tw, "  %s\t%s\tfrom %s\n", a.Name, a.Type, a.Column)
+	}
+	tw.Flush()
+	return `Lists the contact attributes defined in the Brevo account (name, category,
 type) and whether brevosync's mapping uses them. Brevo silently drops
-attributes it does not know, so every attribute the mapping sends must exist:
+attributes it does not know, so every attribute the mapping sends must exist
+(FIRSTNAME, LASTNAME and SMS exist in a new account):
 
-  FIRSTNAME, LASTNAME, SMS                text (Brevo has them by default)
-  DOMAIN_ID, PAGE_ID, EMAIL_TYPE, SOURCE_URL   text
-  HAS_GMAIL                               boolean
-
+` + b.String() + `
 'brevosync attributes ensure' creates the missing ones (category "normal").
 It does not change attributes that exist with another type: fix those in
 Brevo (Contacts > Settings > Contact attributes).
@@ -32,27 +39,26 @@ Examples:
   brevosync attributes
   brevosync attributes ensure --dry-run
   brevosync attributes ensure`
-
-func init() {
-	register(&command{
-		name:    "attributes",
-		summary: "list Brevo's contact attributes; 'attributes ensure' creates the mapped ones",
-		usage:   "[ensure [--dry-run]]",
-		help:    attributesHelp,
-		flags: func(fs *flag.FlagSet) {
-			fs.Bool("dry-run", false, "with ensure: only say what would be created")
-		},
-		run: runAttributes,
-	})
 }
 
-func runAttributes(ctx context.Context, e *env, fs *flag.FlagSet) error {
-	dry := flagValue[bool](fs, "dry-run")
+var attributesCommand = &command{
+	name:    "attributes",
+	summary: "list Brevo's contact attributes; 'attributes ensure' creates the mapped ones",
+	usage:   "[ensure [--dry-run]]",
+	help:    attributesHelp(),
+	flags: func(fs *flag.FlagSet) {
+		fs.Bool("dry-run", false, "with ensure: only say what would be created")
+	},
+	run: runAttributes,
+}
+
+func runAttributes(ctx context.Context, e *cli.Env, fs *flag.FlagSet) error {
+	dry := cli.FlagValue[bool](fs, "dry-run")
 	ensure := false
 	switch args := fs.Args(); {
 	case len(args) == 0:
 		if dry {
-			return usagef("--dry-run goes with 'attributes ensure'")
+			return cli.Usagef("--dry-run goes with 'attributes ensure'")
 		}
 	case args[0] == "ensure":
 		ensure = true
@@ -69,24 +75,24 @@ func runAttributes(ctx context.Context, e *env, fs *flag.FlagSet) error {
 		}
 		if err := sub.Parse(args[1:]); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				sub.SetOutput(e.stdout)
+				sub.SetOutput(e.Stdout)
 				sub.Usage()
 				return nil
 			}
-			return usagef("%v", err)
+			return cli.Usagef("%v", err)
 		}
 		if sub.NArg() > 0 {
-			return usagef("attributes ensure takes no arguments, got %q", sub.Arg(0))
+			return cli.Usagef("attributes ensure takes no arguments, got %q", sub.Arg(0))
 		}
 	default:
-		return usagef("unknown subcommand %q: the only one is 'ensure'", args[0])
+		return cli.Usagef("unknown subcommand %q: the only one is 'ensure'", args[0])
 	}
 
-	cfg, err := loadConfig(e.getenv)
+	cfg, err := loadConfig(e)
 	if err != nil {
 		return err
 	}
-	if err := cfg.require("BREVO_API_KEY"); err != nil {
+	if err := cfg.Require("BREVO_API_KEY"); err != nil {
 		return err
 	}
 	client := brevo.NewClient(brevo.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.RequestTimeout})
@@ -95,33 +101,10 @@ func runAttributes(ctx context.Context, e *env, fs *flag.FlagSet) error {
 		return brevoHint(err, cfg.APIBaseURL)
 	}
 	if !ensure {
-		listAttributes(e.stdout, attrs)
+		listAttributes(e.Stdout, attrs)
 		return nil
 	}
-	return ensureAttributes(ctx, e.stdout, e.stderr, client, attrs, dry, cfg.APIBaseURL)
-}
-
-// mappedType is the type the mapping needs for name, or "" when unmapped.
-func mappedType(name string) string {
-	for _, m := range syncer.MappedAttributes {
-		if m.Name == name {
-			return m.Type
-		}
-	}
-	return ""
-}
-
-// typeMismatch says how an existing mapped attribute differs from what the
-// mapping sends; "" when it fits.
-func typeMismatch(a brevo.Attribute) string {
-	want := mappedType(a.Name)
-	if want == "" || (a.Category == "normal" && a.Type == want) {
-		return ""
-	}
-	if a.Category != "normal" {
-		return fmt.Sprintf("is a %q attribute; the mapping sends a %s value", a.Category, want)
-	}
-	return fmt.Sprintf("has type %s; the mapping sends %s", a.Type, want)
+	return ensureAttributes(ctx, e.Stdout, e.Stderr, client, attrs, dry, cfg.APIBaseURL)
 }
 
 func listAttributes(w io.Writer, attrs []brevo.Attribute) {
@@ -130,18 +113,18 @@ func listAttributes(w io.Writer, attrs []brevo.Attribute) {
 	var mismatched int
 	for _, a := range attrs {
 		use := "-"
-		if mappedType(a.Name) != "" {
+		if brevo.MappedType(a.Name) != "" {
 			use = "used"
-			if m := typeMismatch(a); m != "" {
+			if m := brevo.Mismatch(a); m != "" {
 				use = "used, but " + m
 				mismatched++
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Category, orDash(a.Type), use)
 	}
-	missing := missingAttributes(attrs)
+	missing := brevo.Missing(attrs)
 	for _, name := range missing {
-		fmt.Fprintf(tw, "%s\t-\t%s\tMISSING: Brevo drops it\n", name, mappedType(name))
+		fmt.Fprintf(tw, "%s\t-\t%s\tMISSING: Brevo drops it\n", name, brevo.MappedType(name))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -149,7 +132,7 @@ func listAttributes(w io.Writer, attrs []brevo.Attribute) {
 	case len(missing) > 0:
 		fmt.Fprintf(w, "%d mapped attribute(s) missing in Brevo: run 'brevosync attributes ensure' to create them.\n", len(missing))
 	case mismatched == 0:
-		fmt.Fprintf(w, "All %d mapped attributes exist in Brevo.\n", len(syncer.MappedAttributes))
+		fmt.Fprintf(w, "All %d mapped attributes exist in Brevo.\n", len(brevo.MappedAttributes))
 	}
 	if mismatched > 0 {
 		fmt.Fprintf(w, "%d mapped attribute(s) have another type in Brevo: change them in Brevo "+
@@ -166,19 +149,19 @@ func orDash(s string) string {
 
 func ensureAttributes(ctx context.Context, w, stderr io.Writer, client *brevo.Client, attrs []brevo.Attribute, dry bool, baseURL string) error {
 	for _, a := range attrs {
-		if m := typeMismatch(a); m != "" {
+		if m := brevo.Mismatch(a); m != "" {
 			fmt.Fprintf(stderr, "warning: %s %s; ensure does not change existing attributes: fix it in Brevo\n", a.Name, m)
 		}
 	}
-	missing := missingAttributes(attrs)
+	missing := brevo.Missing(attrs)
 	if len(missing) == 0 {
-		fmt.Fprintf(w, "all %d mapped attributes exist in Brevo: nothing to create\n", len(syncer.MappedAttributes))
+		fmt.Fprintf(w, "all %d mapped attributes exist in Brevo: nothing to create\n", len(brevo.MappedAttributes))
 		return nil
 	}
 	var failed []string
 	var firstErr error
 	for _, name := range missing {
-		typ := mappedType(name)
+		typ := brevo.MappedType(name)
 		if dry {
 			fmt.Fprintf(w, "would create %s (%s)\n", name, typ)
 			continue

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/brevosync/brevosync/cmd/brevosync/cli"
 	"github.com/brevosync/brevosync/sql/schematest"
 )
 
@@ -23,11 +24,11 @@ import (
 func runWithStdin(t *testing.T, vars map[string]string, stdin io.Reader, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(t.Context(), args, &env{
-		getenv: func(k string) string { return vars[k] },
-		stdin:  stdin,
-		stdout: &out,
-		stderr: &errb,
+	code = run(t.Context(), args, &cli.Env{
+		Getenv: func(k string) string { return vars[k] },
+		Stdin:  stdin,
+		Stdout: &out,
+		Stderr: &errb,
 	})
 	return code, out.String(), errb.String()
 }
@@ -118,4 +119,9 @@ func (n *notifications) count(t *testing.T) int {
 			return c
 		}
 	}
+}
+
+// getenvOf is an environment of vars only.
+func getenvOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
 }

@@ -47,7 +47,7 @@ func startCluster(t *testing.T) (*pgtmp.Cluster, string) {
 		t.Fatal(err)
 	}
 	conn.Close(t.Context())
-	dsn, err := withDatabase(c.TCPURL(), "app")
+	dsn, err := pgtmp.WithDatabase(c.TCPURL(), "app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestPostgresRestartWhileSelecting(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for watchCtx.Err() == nil {
-			resp, err := http.Get("http://" + p.addr + "/readyz")
+			resp, err := http.Get("http://" + p.Addr + "/readyz")
 			if err == nil {
 				resp.Body.Close()
 				switch {
@@ -133,8 +133,8 @@ func TestPostgresRestartWhileSelecting(t *testing.T) {
 		t.Errorf("/readyz: went 503 = %v, back to 200 = %v; want both", sawDown.Load(), sawUpAgain.Load())
 	}
 	select {
-	case <-p.done:
-		t.Fatalf("brevosync exited during the restart: %v", p.err)
+	case <-p.Done:
+		t.Fatalf("brevosync exited during the restart: %v", p.Err)
 	default:
 	}
 	n := int(committed.Load())
@@ -167,19 +167,19 @@ func TestSIGKILLRounds(t *testing.T) {
 			var once sync.Once
 			e.sim.OnUpsert(func(brevotest.Request) {
 				if e.sim.Stats().Upserts >= killAt {
-					once.Do(func() { _ = p.cmd.Process.Kill() })
+					once.Do(func() { _ = p.Cmd.Process.Kill() })
 				}
 			})
 			select { // in case the work ran out before the kill point
-			case <-p.done:
+			case <-p.Done:
 			case <-time.After(5 * time.Second):
-				_ = p.cmd.Process.Kill()
+				_ = p.Cmd.Process.Kill()
 			}
 		} else {
 			time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
-			_ = p.cmd.Process.Kill()
+			_ = p.Cmd.Process.Kill()
 		}
-		p.wait(t, 30*time.Second)
+		waitExit(t, p, 30*time.Second)
 		e.sim.OnUpsert(nil)
 		rows, err := e.pool.Query(t.Context(), `SELECT lower(email) FROM contacts WHERE brevo_sync_status = 'Processing'`)
 		if err != nil {

@@ -1,6 +1,8 @@
 // Command brevosync keeps Brevo in step with a Postgres contacts table.
 //
-// Run `brevosync help` for the commands, and see README.md.
+// Run `brevosync help` for the commands, and see README.md. Each command is
+// flags, one call into a package, and printing; the work lives in the
+// packages (service, syncer/operator, syncer/brevo, demo, bench).
 package main
 
 import (
@@ -12,9 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/brevosync/brevosync/cmd/brevosync/cli"
+	"github.com/brevosync/brevosync/cmd/brevosync/service"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
@@ -24,20 +29,12 @@ var version = ""
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], &env{
-		getenv: os.Getenv,
-		stdin:  os.Stdin,
-		stdout: os.Stdout,
-		stderr: os.Stderr,
+	os.Exit(run(ctx, os.Args[1:], &cli.Env{
+		Getenv: os.Getenv,
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
 	}))
-}
-
-// env is the outside world a command sees; tests supply their own.
-type env struct {
-	getenv func(string) string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
 }
 
 // command is one `brevosync <name>`.
@@ -47,73 +44,74 @@ type command struct {
 	usage   string // the arguments after the name, for the help line
 	help    string // the long description; flags are appended
 	flags   func(fs *flag.FlagSet)
-	run     func(ctx context.Context, e *env, fs *flag.FlagSet) error
+	run     func(ctx context.Context, e *cli.Env, fs *flag.FlagSet) error
 }
 
-// commands is filled by the files that define each command.
-var commands = map[string]*command{}
+// commands is the command table, in the order help lists it.
+func commands() []*command {
+	return []*command{
+		attributesCommand, benchCommand, demoCommand, migrateCommand, retryCommand,
+		selectCommand, serveCommand, statusCommand, versionCommand,
+	}
+}
 
-func register(c *command) { commands[c.name] = c }
-
-// usageError is bad usage: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
+// lookup finds a command by name.
+func lookup(name string) *command {
+	i := slices.IndexFunc(commands(), func(c *command) bool { return c.name == name })
+	if i < 0 {
+		return nil
+	}
+	return commands()[i]
 }
 
 // run executes one command line and returns the exit status: 0 success,
 // 1 runtime failure, 2 usage or configuration error.
-func run(ctx context.Context, args []string, e *env) int {
+func run(ctx context.Context, args []string, e *cli.Env) int {
 	if len(args) == 0 {
-		printHelp(e.stderr)
+		printHelp(e.Stderr)
 		return 2
 	}
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				newFlagSet(c, e.stdout).Usage()
+			if c := lookup(args[1]); c != nil {
+				newFlagSet(c, e.Stdout).Usage()
 				return 0
 			}
 		}
-		printHelp(e.stdout)
+		printHelp(e.Stdout)
 		return 0
 	}
-	c, ok := commands[name]
-	if !ok {
-		fmt.Fprintf(e.stderr, "brevosync: unknown command %q\n\n", name)
-		printHelp(e.stderr)
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(e.Stderr, "brevosync: unknown command %q\n\n", name)
+		printHelp(e.Stderr)
 		return 2
 	}
 	fs := newFlagSet(c, io.Discard)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
+			fs.SetOutput(e.Stdout)
 			fs.Usage()
 			return 0
 		}
-		fmt.Fprintf(e.stderr, "brevosync %s: %v\n", name, err)
-		fs.SetOutput(e.stderr)
+		fmt.Fprintf(e.Stderr, "brevosync %s: %v\n", name, err)
+		fs.SetOutput(e.Stderr)
 		fs.Usage()
 		return 2
 	}
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(e.Stderr)
 	err := c.run(ctx, e, fs)
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(e.stderr, "brevosync %s: %v\n", name, err)
-	var ue *usageError
-	var ce *configError
-	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "Run 'brevosync %s -h' for usage.\n", name)
+	fmt.Fprintf(e.Stderr, "brevosync %s: %v\n", name, err)
+	if _, ok := errors.AsType[*cli.UsageError](err); ok {
+		fmt.Fprintf(e.Stderr, "Run 'brevosync %s -h' for usage.\n", name)
 		return 2
-	case errors.As(err, &ce):
+	}
+	if _, ok := errors.AsType[*service.ConfigError](err); ok {
 		return 2
 	}
 	return 1
@@ -145,13 +143,8 @@ Usage: brevosync <command> [flags]
 
 Commands:
 `)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'brevosync <command> -h' for a command's flags and details.
@@ -160,19 +153,28 @@ Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
 `)
 }
 
-func init() {
-	register(&command{
-		name:    "version",
-		summary: "print the build version",
-		help:    "Prints the version of this build.",
-		run: func(_ context.Context, e *env, fs *flag.FlagSet) error {
-			if fs.NArg() > 0 {
-				return usagef("version takes no arguments")
-			}
-			fmt.Fprintln(e.stdout, buildVersion())
-			return nil
-		},
-	})
+// noArgs fails when a command that takes none got arguments.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return cli.Usagef("%s takes no arguments, got %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// loadConfig reads the environment.
+func loadConfig(e *cli.Env) (*service.Config, error) { return service.Load(e.Getenv) }
+
+var versionCommand = &command{
+	name:    "version",
+	summary: "print the build version",
+	help:    "Prints the version of this build.",
+	run: func(_ context.Context, e *cli.Env, fs *flag.FlagSet) error {
+		if err := noArgs(fs); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Stdout, buildVersion())
+		return nil
+	},
 }
 
 func buildVersion() string {

@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/brevosync/brevosync/cmd/brevosync/cli"
+	"github.com/brevosync/brevosync/cmd/brevosync/service"
 )
 
 // TestMain lets tests run the real binary: with BREVOSYNC_TEST_MAIN=1 the
@@ -21,11 +24,11 @@ func TestMain(m *testing.M) {
 func runCmd(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(t.Context(), args, &env{
-		getenv: func(k string) string { return vars[k] },
-		stdin:  strings.NewReader(""),
-		stdout: &out,
-		stderr: &errb,
+	code = run(t.Context(), args, &cli.Env{
+		Getenv: func(k string) string { return vars[k] },
+		Stdin:  strings.NewReader(""),
+		Stdout: &out,
+		Stderr: &errb,
 	})
 	return code, out.String(), errb.String()
 }
@@ -86,7 +89,8 @@ func TestHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "serve") || !strings.Contains(out, "migrate") {
 		t.Fatalf("help: exit %d\n%s", code, out)
 	}
-	for name := range commands {
+	for _, c := range commands() {
+		name := c.name
 		code, out, _ := runCmd(t, nil, name, "-h")
 		if code != 0 || !strings.Contains(out, "Usage: brevosync "+name) {
 			t.Errorf("%s -h: exit %d\n%s", name, code, out)
@@ -96,7 +100,7 @@ func TestHelp(t *testing.T) {
 
 func TestSeedApplicationNamesStillWork(t *testing.T) {
 	t.Parallel()
-	cfg, err := loadConfig(func(k string) string {
+	cfg, err := service.Load(func(k string) string {
 		return map[string]string{
 			"BREVO_SYNC_SCHEDULER_INTERVAL_MINUTES": "7",
 			"BREVO_SYNC_SCHEDULER_BATCH_SIZE":       "10",
@@ -110,8 +114,8 @@ func TestSeedApplicationNamesStillWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{cfg.sweepInterval().String(), cfg.batchSize(), cfg.retryDelay().String(), cfg.RetryExponential,
-		cfg.MaxRetries, cfg.ListIDs, cfg.httpAddr()}
+	got := []any{cfg.SweepInterval.String(), cfg.BatchSize, cfg.RetryDelay.String(), cfg.RetryExponential,
+		cfg.MaxRetries, cfg.ListIDs, cfg.HTTPAddr}
 	want := []any{"7m0s", 10, "2m0s", false, 5, []int64{3, 4}, ":9090"}
 	for i := range want {
 		if !equal(got[i], want[i]) {
@@ -119,11 +123,11 @@ func TestSeedApplicationNamesStillWork(t *testing.T) {
 		}
 	}
 	// The new names win over the seed application's.
-	cfg, err = loadConfig(func(k string) string {
+	cfg, err = service.Load(func(k string) string {
 		return map[string]string{"BREVO_SYNC_SWEEP_INTERVAL": "30s", "BREVO_SYNC_SCHEDULER_INTERVAL_MINUTES": "7"}[k]
 	})
-	if err != nil || cfg.sweepInterval().String() != "30s" {
-		t.Errorf("sweep interval = %v (%v), want 30s", cfg.sweepInterval(), err)
+	if err != nil || cfg.SweepInterval.String() != "30s" {
+		t.Errorf("sweep interval = %v (%v), want 30s", cfg.SweepInterval, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brevosync/brevosync/cmd/brevosync/service"
 	"github.com/brevosync/brevosync/sql/schematest"
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
@@ -22,7 +23,7 @@ func TestMetricsScrape(t *testing.T) {
 	dsn := schematest.NewURL(t)
 	pool := schematest.Pool(t, dsn)
 	sim := brevotest.New(t, brevotest.Config{APIKey: "m-key"})
-	cfg, err := loadConfig(mapGetenv(map[string]string{
+	cfg, err := service.Load(getenvOf(map[string]string{
 		"DATABASE_URL":              dsn,
 		"BREVO_API_KEY":             "m-key",
 		"BREVO_API_BASE_URL":        sim.URL(),
@@ -35,14 +36,14 @@ func TestMetricsScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	started := make(chan serving, 1)
+	started := make(chan service.Serving, 1)
 	outcomes := make(chan syncer.Outcome, 10)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- serve(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-			serveHooks{Started: func(s serving) { started <- s }, OnOutcome: func(o syncer.Outcome) { outcomes <- o }})
+		errc <- service.Run(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+			service.Hooks{Started: func(s service.Serving) { started <- s }, OnOutcome: func(o syncer.Outcome) { outcomes <- o }})
 	}()
-	var sv serving
+	var sv service.Serving
 	select {
 	case sv = <-started:
 	case err := <-errc:
@@ -50,7 +51,7 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	t.Cleanup(func() { stop(); <-errc })
 	sim.SetWebhook("http://"+sv.Addr.String()+"/webhooks/brevo", "m-token")
-	if err := waitListening(t.Context(), sv); err != nil {
+	if err := sv.WaitListening(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 

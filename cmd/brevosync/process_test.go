@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -10,14 +11,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/brevosync/brevosync/cmd/brevosync/bench"
 	"github.com/brevosync/brevosync/sql/schematest"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // process is brevosync serve running as a real child process (the test
 // binary re-executed as main, see TestMain), so tests can signal and kill
-// it: bench's child, with test helpers.
-type process = child
+// it: bench's child.
+type process = bench.Child
 
 // startProcess runs `brevosync serve` with vars and waits until /readyz
 // answers 200; the process is killed at the end of the test.
@@ -27,34 +29,36 @@ func startProcess(t *testing.T, vars map[string]string) *process {
 	for k, v := range vars {
 		env[k] = v
 	}
-	p, err := startChild(t.Context(), env)
+	// The test binary is brevosync itself with BREVOSYNC_TEST_MAIN=1.
+	env["BREVOSYNC_TEST_MAIN"] = "1"
+	p, err := bench.StartChild(t.Context(), os.Args[0], env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = p.Cmd.Process.Kill()
+		<-p.Done
 		if t.Failed() {
-			t.Logf("brevosync stderr:\n%s", p.stderr.String())
+			t.Logf("brevosync stderr:\n%s", p.Stderr.String())
 		}
 	})
 	return p
 }
 
-// wait waits for the process to exit and returns its exit code.
-func (p *child) wait(t *testing.T, within time.Duration) int {
+// waitExit waits for the process to exit and returns its exit code.
+func waitExit(t *testing.T, p *process, within time.Duration) int {
 	t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done:
 	case <-time.After(within):
 		t.Fatalf("brevosync still running after %v", within)
 	}
 	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
+	if errors.As(p.Err, &ee) {
 		return ee.ExitCode()
 	}
-	if p.err != nil {
-		t.Fatal(p.err)
+	if p.Err != nil {
+		t.Fatal(p.Err)
 	}
 	return 0
 }
@@ -139,10 +143,10 @@ func TestServeSyncsAndShutsDownOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.wait(t, 10*time.Second); code != 0 {
+	if code := waitExit(t, p, 10*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
@@ -179,10 +183,10 @@ func TestSIGKILLMidRequestLeavesNothingStuck(t *testing.T) {
 	if err := e.sim.WaitUpserts(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Kill(); err != nil { // SIGKILL, mid-request
+	if err := p.Cmd.Process.Kill(); err != nil { // SIGKILL, mid-request
 		t.Fatal(err)
 	}
-	p.wait(t, 10*time.Second)
+	waitExit(t, p, 10*time.Second)
 	if n := e.count(t, "brevo_sync_status = 'Processing'"); n != 1 {
 		t.Fatalf("%d rows Processing after SIGKILL, want the claimed one", n)
 	}

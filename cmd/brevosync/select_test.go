@@ -233,17 +233,3 @@ func TestSelectUsage(t *testing.T) {
 		t.Errorf("select of bad lines only: exit %d\n%s%s", code, out, stderr)
 	}
 }
-
-func TestProgressOnTerminalStyle(t *testing.T) {
-	t.Parallel()
-	var b strings.Builder
-	p := newProgress(&b, "select", 200, true)
-	p.tty = true
-	p.update(100)
-	p.update(200)
-	p.finish()
-	if !strings.Contains(b.String(), "\rselect [===============               ]  50% 100/200") ||
-		!strings.HasSuffix(b.String(), "\n") {
-		t.Errorf("progress bar = %q", b.String())
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brevosync/brevosync/cmd/brevosync/service"
 	"github.com/brevosync/brevosync/sql/schematest"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
@@ -34,7 +35,7 @@ func TestSoak(t *testing.T) {
 	dsn := schematest.NewURL(t)
 	pool := schematest.Pool(t, dsn)
 	sim := brevotest.New(t, brevotest.Config{APIKey: "soak-key", NoRequestLog: true})
-	cfg, err := loadConfig(mapGetenv(map[string]string{
+	cfg, err := service.Load(getenvOf(map[string]string{
 		"DATABASE_URL":              dsn,
 		"BREVO_API_KEY":             "soak-key",
 		"BREVO_API_BASE_URL":        sim.URL(),
@@ -53,10 +54,12 @@ func TestSoak(t *testing.T) {
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := context.WithCancel(context.Background())
-	started := make(chan serving, 1)
+	started := make(chan service.Serving, 1)
 	errc := make(chan error, 1)
-	go func() { errc <- serve(ctx, cfg, logger, serveHooks{Started: func(s serving) { started <- s }}) }()
-	var sv serving
+	go func() {
+		errc <- service.Run(ctx, cfg, logger, service.Hooks{Started: func(s service.Serving) { started <- s }})
+	}()
+	var sv service.Serving
 	select {
 	case sv = <-started:
 	case err := <-errc:

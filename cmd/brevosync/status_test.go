@@ -345,18 +345,3 @@ func TestStatusErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestFormatAge(t *testing.T) {
-	t.Parallel()
-	for d, want := range map[time.Duration]string{
-		-time.Second:                   "0s",
-		45 * time.Second:               "45s",
-		3*time.Minute + 12*time.Second: "3m12s",
-		2*time.Hour + 5*time.Minute:    "2h05m",
-		76 * time.Hour:                 "3d04h",
-	} {
-		if got := formatAge(d); got != want {
-			t.Errorf("formatAge(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/brevosync/brevosync/syncer"
 )
 
 // defaultRateLimitReset is the wait assumed for a 429 without a usable
@@ -86,58 +88,46 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Class is what a failed request means for the contact it was about.
-type Class int
-
-// The classes, from [Classify].
-const (
-	// Temporary: 5xx, 408, 425, timeouts, connection errors, malformed 2xx
-	// bodies, cancelled contexts. Retry with backoff.
-	Temporary Class = iota
-	// Permanent: other 4xx (invalid email or phone, duplicate identifier,
-	// 404, 409, 422, ...). Fail the contact now; retrying cannot help.
-	Permanent
-	// RateLimited: 429. Wait APIError.RateLimitReset; not a failed attempt.
-	RateLimited
-	// Unauthorized: 401, 402, 403, a problem with the credentials or the
-	// account. Pause sending; fail nobody.
-	Unauthorized
-)
-
-// String returns "temporary", "permanent", "rate_limited" or "unauthorized".
-func (c Class) String() string {
-	switch c {
-	case Temporary:
-		return "temporary"
-	case Permanent:
-		return "permanent"
-	case RateLimited:
-		return "rate_limited"
-	case Unauthorized:
-		return "unauthorized"
-	}
-	return "Class(" + strconv.Itoa(int(c)) + ")"
-}
-
-// Classify tells what err, returned by a [Client] method, means. Any error
-// that is not an [*APIError] (transport errors, timeouts, malformed answers,
-// context cancellation) is Temporary; so is a nil err, which callers should
-// not pass.
-func Classify(err error) Class {
+// Classify tells what err, returned by a [Client] method, means for the
+// contact it was about, in the syncer's kinds:
+//
+//	Retryable     5xx, 408, 425, transport errors, timeouts, malformed answers
+//	Rejected      other 4xx (invalid email or phone, duplicate identifier, ...)
+//	RateLimited   429
+//	Unauthorized  401, 402, 403: the key or the account
+//
+// Any error that is not an [*APIError] (transport errors, timeouts,
+// malformed answers, context cancellation) is Retryable; so is a nil err,
+// which callers should not pass.
+func Classify(err error) syncer.ErrorKind {
 	var e *APIError
 	if !errors.As(err, &e) {
-		return Temporary
+		return syncer.Retryable
 	}
 	switch s := e.StatusCode; {
 	case s == http.StatusTooManyRequests:
-		return RateLimited
+		return syncer.RateLimited
 	case s == http.StatusUnauthorized, s == http.StatusPaymentRequired, s == http.StatusForbidden:
-		return Unauthorized
+		return syncer.Unauthorized
 	case s == http.StatusRequestTimeout, s == http.StatusTooEarly:
-		return Temporary
+		return syncer.Retryable
 	case s >= 400 && s <= 499:
-		return Permanent
+		return syncer.Rejected
 	}
 	// 5xx, and 1xx/3xx answers that should never reach us.
-	return Temporary
+	return syncer.Retryable
+}
+
+// crmError sorts err for the syncer: its kind, the rate-limit wait, the
+// status, and the text a row shows (Brevo's status, code and message, or
+// what went wrong on the way).
+func crmError(err error) error {
+	e := &syncer.Error{Kind: Classify(err), Err: err, Text: strings.TrimPrefix(err.Error(), "brevo: ")}
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		e.Status, e.Wait = apiErr.StatusCode, apiErr.RateLimitReset
+	}
+	if e.Kind == syncer.Unauthorized {
+		e.Text += " (check BREVO_API_KEY)"
+	}
+	return e
 }

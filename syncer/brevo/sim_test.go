@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
@@ -57,17 +58,17 @@ func TestSimErrors(t *testing.T) {
 		fault *brevotest.Fault
 		email string
 		key   string
-		class brevo.Class
+		class syncer.ErrorKind
 		code  string
 	}{
-		{name: "invalid email", email: "not-an-email", class: brevo.Permanent, code: "invalid_parameter"},
-		{name: "wrong key", key: "other", class: brevo.Unauthorized, code: "unauthorized"},
-		{name: "500", fault: &brevotest.Fault{Status: 500}, class: brevo.Temporary, code: "internal_error"},
-		{name: "402", fault: &brevotest.Fault{Status: 402}, class: brevo.Unauthorized, code: "not_enough_credits"},
-		{name: "429", fault: &brevotest.Fault{Status: 429, Reset: 2 * time.Second}, class: brevo.RateLimited, code: "too_many_requests"},
-		{name: "drop", fault: &brevotest.Fault{Drop: true}, class: brevo.Temporary},
-		{name: "malformed 201", fault: &brevotest.Fault{Status: 201, Body: `{"id":`}, class: brevo.Temporary},
-		{name: "slow", fault: &brevotest.Fault{Latency: time.Hour}, class: brevo.Temporary},
+		{name: "invalid email", email: "not-an-email", class: syncer.Rejected, code: "invalid_parameter"},
+		{name: "wrong key", key: "other", class: syncer.Unauthorized, code: "unauthorized"},
+		{name: "500", fault: &brevotest.Fault{Status: 500}, class: syncer.Retryable, code: "internal_error"},
+		{name: "402", fault: &brevotest.Fault{Status: 402}, class: syncer.Unauthorized, code: "not_enough_credits"},
+		{name: "429", fault: &brevotest.Fault{Status: 429, Reset: 2 * time.Second}, class: syncer.RateLimited, code: "too_many_requests"},
+		{name: "drop", fault: &brevotest.Fault{Drop: true}, class: syncer.Retryable},
+		{name: "malformed 201", fault: &brevotest.Fault{Status: 201, Body: `{"id":`}, class: syncer.Retryable},
+		{name: "slow", fault: &brevotest.Fault{Latency: time.Hour}, class: syncer.Retryable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,7 +116,7 @@ func TestSimRateLimit(t *testing.T) {
 	}
 	_, err := c.UpsertContact(t.Context(), brevo.Contact{Email: "b@example.com"})
 	apiErr, ok := errors.AsType[*brevo.APIError](err)
-	if !ok || brevo.Classify(err) != brevo.RateLimited || apiErr.RateLimitReset != time.Second {
+	if !ok || brevo.Classify(err) != syncer.RateLimited || apiErr.RateLimitReset != time.Second {
 		t.Errorf("second UpsertContact error = %v, want rate limited with a 1s reset", err)
 	}
 }
@@ -130,7 +131,7 @@ func TestSimAccountAndAttributes(t *testing.T) {
 		t.Fatalf("CreateAttribute: %v", err)
 	}
 	err := c.CreateAttribute(t.Context(), "DOMAIN_ID", "text")
-	if apiErr, ok := errors.AsType[*brevo.APIError](err); !ok || apiErr.Code != "duplicate_parameter" || brevo.Classify(err) != brevo.Permanent {
+	if apiErr, ok := errors.AsType[*brevo.APIError](err); !ok || apiErr.Code != "duplicate_parameter" || brevo.Classify(err) != syncer.Rejected {
 		t.Errorf("CreateAttribute of an existing attribute = %v, want a permanent duplicate_parameter", err)
 	}
 	attrs, err := c.Attributes(t.Context())
@@ -149,7 +150,7 @@ func TestSimAccountAndAttributes(t *testing.T) {
 	}
 
 	s.SetAPIKey("rotated")
-	if err := c.Account(t.Context()); brevo.Classify(err) != brevo.Unauthorized {
+	if err := c.Account(t.Context()); brevo.Classify(err) != syncer.Unauthorized {
 		t.Errorf("Account after the key was revoked = %v, want unauthorized", err)
 	}
 }

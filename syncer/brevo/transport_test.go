@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
 )
 
@@ -26,7 +27,7 @@ func TestUpsertContactMalformedBody(t *testing.T) {
 	if apiErr, ok := errors.AsType[*brevo.APIError](err); ok {
 		t.Errorf("UpsertContact error = APIError %v, want a non-API error", apiErr)
 	}
-	if got := brevo.Classify(err); got != brevo.Temporary {
+	if got := brevo.Classify(err); got != syncer.Retryable {
 		t.Errorf("Classify(%v) = %v, want temporary", err, got)
 	}
 	if !strings.HasPrefix(err.Error(), "upsert contact: ") {
@@ -89,7 +90,7 @@ func TestTimeoutIsTemporary(t *testing.T) {
 	if _, ok := errors.AsType[*brevo.APIError](err); ok {
 		t.Errorf("UpsertContact error %v is an APIError, want a transport error", err)
 	}
-	if got := brevo.Classify(err); got != brevo.Temporary {
+	if got := brevo.Classify(err); got != syncer.Retryable {
 		t.Errorf("Classify(%v) = %v, want temporary", err, got)
 	}
 	if !strings.HasPrefix(err.Error(), "upsert contact: ") {
@@ -113,7 +114,7 @@ func TestDroppedConnectionIsTemporary(t *testing.T) {
 	if err == nil {
 		t.Fatal("UpsertContact = nil error, want a connection error")
 	}
-	if got := brevo.Classify(err); got != brevo.Temporary {
+	if got := brevo.Classify(err); got != syncer.Retryable {
 		t.Errorf("Classify(%v) = %v, want temporary", err, got)
 	}
 }
@@ -131,7 +132,7 @@ func TestConnectionRefusedIsTemporary(t *testing.T) {
 	if err == nil {
 		t.Fatal("Account = nil error, want connection refused")
 	}
-	if got := brevo.Classify(err); got != brevo.Temporary {
+	if got := brevo.Classify(err); got != syncer.Retryable {
 		t.Errorf("Classify(%v) = %v, want temporary", err, got)
 	}
 	if !strings.HasPrefix(err.Error(), "get account: ") {
@@ -149,7 +150,7 @@ func TestCanceledContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("UpsertContact error = %v, want context.Canceled", err)
 	}
-	if got := brevo.Classify(err); got != brevo.Temporary {
+	if got := brevo.Classify(err); got != syncer.Retryable {
 		t.Errorf("Classify(%v) = %v, want temporary", err, got)
 	}
 }

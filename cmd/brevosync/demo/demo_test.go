@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/brevosync/brevosync/cmd/brevosync/cli"
 	"github.com/brevosync/brevosync/cmd/brevosync/pgtmp"
 	"github.com/brevosync/brevosync/sql/schematest"
 )
@@ -46,13 +47,36 @@ func (w *demoTestOutput) String() string {
 	return w.buf.String()
 }
 
-func demoTestEnv(vars map[string]string, stdout, stderr *demoTestOutput) *env {
-	return &env{
-		getenv: func(k string) string { return vars[k] },
-		stdin:  strings.NewReader(""),
-		stdout: stdout,
-		stderr: stderr,
+func demoTestEnv(vars map[string]string, stdout, stderr *demoTestOutput) *cli.Env {
+	return &cli.Env{
+		Getenv: func(k string) string { return vars[k] },
+		Stdin:  strings.NewReader(""),
+		Stdout: stdout,
+		Stderr: stderr,
 	}
+}
+
+// run runs the demo with flags as `brevosync demo` takes them and returns
+// its exit status: 0, or 1 after printing the error as the command does.
+func run(ctx context.Context, args []string, e *cli.Env) int {
+	var o Options
+	for _, a := range args[1:] {
+		switch a {
+		case "-json":
+			o.JSON = true
+		case "-cluster":
+			o.Cluster = true
+		case "-v":
+			o.Verbose = true
+		case "-keep":
+			o.Keep = true
+		}
+	}
+	if err := Run(ctx, e, o); err != nil {
+		fmt.Fprintf(e.Stderr, "brevosync demo: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // The demo on DATABASE_URL: one JSON object on stdout that matches the final

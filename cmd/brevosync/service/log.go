@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"fmt"
@@ -11,13 +11,13 @@ import (
 	"github.com/lmittmann/tint"
 )
 
-// newLogger logs to w: tint's colored text on a terminal, JSON otherwise,
+// NewLogger logs to w: tint's colored text on a terminal, JSON otherwise,
 // unless format says which.
-func newLogger(w io.Writer, format, level string) *slog.Logger {
-	lvl, _ := parseLevel(level)
+func NewLogger(w io.Writer, format, level string) *slog.Logger {
+	lvl, _ := ParseLevel(level)
 	if format == "" {
 		format = "json"
-		if isTerminal(w) {
+		if IsTerminal(w) {
 			format = "text"
 		}
 	}
@@ -25,13 +25,14 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 		return slog.New(tint.NewHandler(w, &tint.Options{
 			Level:      lvl,
 			TimeFormat: time.TimeOnly + ".000",
-			NoColor:    !isTerminal(w),
+			NoColor:    !IsTerminal(w),
 		}))
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
-func parseLevel(s string) (slog.Level, error) {
+// ParseLevel reads LOG_LEVEL.
+func ParseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "debug":
 		return slog.LevelDebug, nil
@@ -45,8 +46,8 @@ func parseLevel(s string) (slog.Level, error) {
 	return slog.LevelInfo, fmt.Errorf("must be debug, info, warn or error, not %q", s)
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a character device (a terminal).
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -12,13 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/brevosync/brevosync/syncer"
+	schema "github.com/brevosync/brevosync/sql"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
 // The application's statements (PUT /api/v3/contacts/crm/select).
-const (
-	demoSelectOne  = `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued' WHERE id=$1`
-	demoSelectMany = `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued' WHERE id = ANY($1)`
+var (
+	demoSelectOne  = `UPDATE contacts SET ` + schema.RequestSet + ` WHERE id=$1`
+	demoSelectMany = `UPDATE contacts SET ` + schema.RequestSet + ` WHERE id = ANY($1)`
 )
 
 // oneByOne selects the first contacts one at a time, each when the previous
@@ -142,7 +143,7 @@ func (d *demo) waitConfirmations(ctx context.Context, pool *pgxpool.Pool, sim *b
 	t0 := time.Now()
 	var complete, confirmed int
 	for {
-		err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE brevo_sync_status = 'Complete'),
+		err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE `+schema.Complete.Is()+`),
 			count(*) FILTER (WHERE brevo_confirmed_at IS NOT NULL) FROM contacts WHERE `+demoEmailMatch).
 			Scan(&complete, &confirmed)
 		if err != nil {

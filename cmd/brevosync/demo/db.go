@@ -1,14 +1,10 @@
-package main
+package demo
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
-	"os/user"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,8 +38,8 @@ type demoDB struct {
 // provisionDB picks the database: DATABASE_URL, else a fresh database on a
 // local server, else a throwaway cluster; with -cluster, the last at once.
 func (d *demo) provisionDB(ctx context.Context) (*demoDB, error) {
-	if !d.opts.cluster {
-		if u := d.env.getenv("DATABASE_URL"); u != "" {
+	if !d.opts.Cluster {
+		if u := d.env.Getenv("DATABASE_URL"); u != "" {
 			return &demoDB{mode: demoModeURL, url: u, where: "DATABASE_URL (" + demoDescribeURL(u) + ")"}, nil
 		}
 		db, err := d.localDB(ctx)
@@ -62,10 +58,10 @@ func (d *demo) provisionDB(ctx context.Context) (*demoDB, error) {
 // as the postgres user and then as this OS user. It returns nil, nil when
 // none answers.
 func (d *demo) localDB(ctx context.Context) (*demoDB, error) {
-	for _, c := range localServers() {
-		u, h := c.role, c.host
-		admin := demoLocalURL(h, u, "postgres")
-		conn, err := demoConnect(ctx, admin)
+	for _, c := range pgtmp.LocalServers() {
+		u, h := c.Role, c.Host
+		admin := c.URL("postgres")
+		conn, err := pgtmp.Probe(ctx, admin)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -73,7 +69,7 @@ func (d *demo) localDB(ctx context.Context) (*demoDB, error) {
 			d.debugf("no local server as %s on %s: %v", u, h, err)
 			continue
 		}
-		db, err := d.createLocalDB(ctx, conn, h, u, admin)
+		db, err := d.createLocalDB(ctx, conn, c)
 		conn.Close(context.WithoutCancel(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -87,7 +83,8 @@ func (d *demo) localDB(ctx context.Context) (*demoDB, error) {
 	return nil, nil
 }
 
-func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, host, role, admin string) (*demoDB, error) {
+func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, srv pgtmp.LocalServer) (*demoDB, error) {
+	host, role, admin := srv.Host, srv.Role, srv.URL("postgres")
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := "brevosync_demo_" + hex.EncodeToString(b)
@@ -102,13 +99,13 @@ func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, host, role, ad
 		name, host, role, version/10000, version%10000)
 	return &demoDB{
 		mode:  demoModeLocal,
-		url:   demoLocalURL(host, role, name),
+		url:   srv.URL(name),
 		where: where,
 		release: func(ctx context.Context) error {
 			// Not cut short by a second Ctrl-C: dropping takes a moment.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 			defer cancel()
-			conn, err := demoConnect(ctx, admin)
+			conn, err := pgtmp.Probe(ctx, admin)
 			if err != nil {
 				return fmt.Errorf("drop database %s: %w", name, err)
 			}
@@ -124,7 +121,7 @@ func (d *demo) createLocalDB(ctx context.Context, conn *pgx.Conn, host, role, ad
 			return nil
 		},
 		keepHint: fmt.Sprintf("The database %s is kept.\n  connect: psql '%s'\n  status:  DATABASE_URL='%s' brevosync status\n  drop it: psql '%s' -c 'DROP DATABASE %s'",
-			name, demoLocalURL(host, role, name), demoLocalURL(host, role, name), admin, name),
+			name, srv.URL(name), srv.URL(name), admin, name),
 	}, nil
 }
 
@@ -152,58 +149,6 @@ func (d *demo) clusterDB(ctx context.Context) (*demoDB, error) {
 		keepHint: fmt.Sprintf("The cluster keeps running in %s.\n  connect: psql '%s'\n  status:  DATABASE_URL='%s' brevosync status\n  stop it: %s",
 			c.Dir(), c.URL(), c.URL(), c.StopCommand()),
 	}, nil
-}
-
-// localServer is where a local Postgres may answer: a host (127.0.0.1 or a
-// socket directory) and a role.
-type localServer struct{ host, role string }
-
-// localServers lists the places to try, in order: TCP on 127.0.0.1:5432 and
-// the usual socket directories, as the postgres user and then as this OS
-// user. demo and bench both look for a server this way.
-func localServers() []localServer {
-	users := []string{"postgres"}
-	if u, err := user.Current(); err == nil && u.Username != "postgres" {
-		users = append(users, u.Username)
-	}
-	hosts := []string{"127.0.0.1"}
-	for _, dir := range []string{"/var/run/postgresql", "/tmp"} {
-		if _, err := os.Stat(filepath.Join(dir, ".s.PGSQL.5432")); err == nil {
-			hosts = append(hosts, dir)
-		}
-	}
-	var out []localServer
-	for _, u := range users {
-		for _, h := range hosts {
-			out = append(out, localServer{host: h, role: u})
-		}
-	}
-	return out
-}
-
-// demoConnect connects with a short timeout: it is only a probe.
-func demoConnect(ctx context.Context, dsn string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	cfg.ConnectTimeout = 2 * time.Second
-	return pgx.ConnectConfig(ctx, cfg)
-}
-
-// demoLocalURL is the connection string of database db on a local server, by
-// TCP (host 127.0.0.1) or by the socket in directory host.
-func demoLocalURL(host, role, db string) string {
-	u := url.URL{Scheme: "postgres", User: url.User(role), Path: "/" + db}
-	q := url.Values{"sslmode": {"disable"}}
-	if filepath.IsAbs(host) {
-		q.Set("host", host)
-		q.Set("port", "5432")
-	} else {
-		u.Host = host + ":5432"
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // demoDescribeURL names the database of a connection string (URL or

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/brevosync/brevosync/cmd/brevosync/service"
+	schema "github.com/brevosync/brevosync/sql"
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
@@ -37,12 +39,12 @@ func (b *bench) serviceVars(dsn, simURL string, extra ...string) map[string]stri
 		"DATABASE_URL":              dsn,
 		"BREVO_API_KEY":             benchKey,
 		"BREVO_API_BASE_URL":        simURL,
-		"BREVO_SYNC_CONCURRENCY":    strconv.Itoa(b.opts.concurrency),
+		"BREVO_SYNC_CONCURRENCY":    strconv.Itoa(b.opts.Concurrency),
 		"BREVO_SYNC_RATE_LIMIT":     "0",
 		"BREVO_SYNC_SWEEP_INTERVAL": "5m",
 		"LOG_LEVEL":                 "warn",
 	}
-	if b.opts.verbose {
+	if b.opts.Verbose {
 		v["LOG_LEVEL"] = "info"
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
@@ -54,7 +56,7 @@ func (b *bench) serviceVars(dsn, simURL string, extra ...string) map[string]stri
 // seed inserts n unselected contacts named prefix<i>@bench.brevosync.test.
 func seed(ctx context.Context, pool *pgxpool.Pool, prefix string, n int) error {
 	_, err := pool.Exec(ctx, `INSERT INTO contacts (email, name, phone_number, source_url, has_gmail)
-		SELECT $1 || i || '@bench.brevosync.test', 'Bench Contact ' || i, '+3361234' || lpad(i::text, 4, '0'),
+		SELECT $1 || i || '@bench.brevosync.test', 'Bench Contact ' || i, '+3361' || lpad(i::text, 7, '0'),
 		       'https://example.com/' || i, i % 2 = 0
 		FROM generate_series(1, $2) AS i`, prefix, n)
 	return err
@@ -74,7 +76,7 @@ func (b *bench) latency(ctx context.Context) (*latencyResult, error) {
 	}
 	defer pool.Close()
 	const warmup = 20
-	n := b.opts.latencyN
+	n := b.opts.LatencyN
 	if err := seed(ctx, pool, "l", n+warmup); err != nil {
 		return nil, err
 	}
@@ -106,17 +108,17 @@ func (b *bench) latency(ctx context.Context) (*latencyResult, error) {
 		mu.Unlock()
 	})
 
-	cfg, err := loadConfig(mapGetenv(b.serviceVars(dsn, sim.URL())))
+	cfg, err := service.Load(mapGetenv(b.serviceVars(dsn, sim.URL())))
 	if err != nil {
 		return nil, err
 	}
-	logger := newLogger(b.stderr, "text", cfg.LogLevel)
+	logger := service.NewLogger(b.stderr, "text", cfg.LogLevel)
 	sctx, stop := context.WithCancel(ctx)
-	started := make(chan serving, 1)
+	started := make(chan service.Serving, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- serve(sctx, cfg, logger, serveHooks{
-			Started: func(s serving) { started <- s },
+		errc <- service.Run(sctx, cfg, logger, service.Hooks{
+			Started: func(s service.Serving) { started <- s },
 			OnOutcome: func(o syncer.Outcome) {
 				if ch, ok := completed[o.ContactID]; ok && o.Result == syncer.ResultComplete {
 					select {
@@ -128,13 +130,13 @@ func (b *bench) latency(ctx context.Context) (*latencyResult, error) {
 		})
 	}()
 	defer func() { stop(); <-errc }()
-	var sv serving
+	var sv service.Serving
 	select {
 	case sv = <-started:
 	case err := <-errc:
 		return nil, err
 	}
-	if err := waitListening(ctx, sv); err != nil {
+	if err := sv.WaitListening(ctx); err != nil {
 		return nil, err
 	}
 
@@ -143,7 +145,7 @@ func (b *bench) latency(ctx context.Context) (*latencyResult, error) {
 	defer tick.Stop()
 	for i, c := range contacts {
 		<-tick.C
-		if _, err := pool.Exec(ctx, `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'
+		if _, err := pool.Exec(ctx, `UPDATE contacts SET `+schema.RequestSet+`
 			WHERE id = $1`, c.id); err != nil {
 			return nil, err
 		}
@@ -175,24 +177,6 @@ func (b *bench) latency(ctx context.Context) (*latencyResult, error) {
 	r.RequestMeanMs = means[`brevosync_brevo_request_duration_seconds`]
 	r.NotifyDelivery, err = notifyDelivery(ctx, dsn, 200)
 	return r, err
-}
-
-// waitListening waits until the service's listener is connected.
-func waitListening(ctx context.Context, sv serving) error {
-	timeout := time.After(30 * time.Second)
-	for {
-		ch := sv.Listener.Changes()
-		if sv.Listener.Connected() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-timeout:
-			return fmt.Errorf("listener not connected after 30s")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 func mapGetenv(m map[string]string) func(string) string {
@@ -307,8 +291,8 @@ func (b *bench) throughput(ctx context.Context) ([]throughputRun, *memoryResult,
 }
 
 func (b *bench) throughputRun(ctx context.Context, lat time.Duration, idle bool) (throughputRun, float64, float64, error) {
-	n := b.opts.throughputN
-	run := throughputRun{SimLatencyMs: int(lat.Milliseconds()), Concurrency: b.opts.concurrency, Contacts: n}
+	n := b.opts.ThroughputN
+	run := throughputRun{SimLatencyMs: int(lat.Milliseconds()), Concurrency: b.opts.Concurrency, Contacts: n}
 	dsn, err := b.srv.newDatabase(ctx, "throughput")
 	if err != nil {
 		return run, 0, 0, err
@@ -326,21 +310,21 @@ func (b *bench) throughputRun(ctx context.Context, lat time.Duration, idle bool)
 	}
 	sim := brevotest.NewServer(brevotest.Config{APIKey: benchKey, Latency: lat, NoRequestLog: true})
 	defer sim.Close()
-	c, err := startChild(ctx, b.serviceVars(dsn, sim.URL()))
+	c, err := StartChild(ctx, b.opts.Exe, b.serviceVars(dsn, sim.URL()))
 	if err != nil {
 		return run, 0, 0, err
 	}
-	defer c.stop()
+	defer c.Stop()
 	var idleRSS float64
 	if idle {
 		// Let start-up garbage be collected before reading idle memory.
 		time.Sleep(3 * time.Second)
-		if idleRSS, _, err = c.memory(); err != nil {
+		if idleRSS, _, err = c.Memory(); err != nil {
 			return run, 0, 0, err
 		}
 	}
 
-	if _, err := pool.Exec(ctx, `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE contacts SET `+schema.RequestSet); err != nil {
 		return run, 0, 0, err
 	}
 	committed := time.Now()
@@ -353,7 +337,7 @@ func (b *bench) throughputRun(ctx context.Context, lat time.Duration, idle bool)
 	}
 	for {
 		var done int
-		if err := pool.QueryRow(wctx, `SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Complete'`).Scan(&done); err != nil {
+		if err := pool.QueryRow(wctx, `SELECT count(*) FROM contacts WHERE `+schema.Complete.Is()).Scan(&done); err != nil {
 			return run, 0, 0, err
 		}
 		if done == n {
@@ -362,7 +346,7 @@ func (b *bench) throughputRun(ctx context.Context, lat time.Duration, idle bool)
 		time.Sleep(2 * time.Millisecond)
 	}
 	drain := time.Since(committed)
-	_, peak, err := c.memory()
+	_, peak, err := c.Memory()
 	if err != nil {
 		return run, 0, 0, err
 	}
@@ -372,7 +356,7 @@ func (b *bench) throughputRun(ctx context.Context, lat time.Duration, idle bool)
 	if lat == 0 {
 		run.Target = fmt.Sprintf(">= 8000/s: %s", okMissed(run.PerSecond >= 8000))
 	} else {
-		ideal := float64(b.opts.concurrency) / lat.Seconds()
+		ideal := float64(b.opts.Concurrency) / lat.Seconds()
 		run.Target = fmt.Sprintf(">= 90%% of %.0f/s: %s (%.0f%%)", ideal, okMissed(run.PerSecond >= 0.9*ideal), 100*run.PerSecond/ideal)
 	}
 	return run, idleRSS, peak, nil
@@ -407,7 +391,7 @@ func (b *bench) rateLimit(ctx context.Context) ([]rateLimitRun, error) {
 }
 
 func (b *bench) rateLimitRun(ctx context.Context, replicas int) (rateLimitRun, error) {
-	n := b.opts.rateN
+	n := b.opts.RateN
 	run := rateLimitRun{Replicas: replicas, Contacts: n}
 	dsn, err := b.srv.newDatabase(ctx, "ratelimit")
 	if err != nil {
@@ -424,14 +408,14 @@ func (b *bench) rateLimitRun(ctx context.Context, replicas int) (rateLimitRun, e
 	sim := brevotest.NewServer(brevotest.Config{APIKey: benchKey, RateLimit: 10})
 	defer sim.Close()
 	vars := b.serviceVars(dsn, sim.URL(), "BREVO_SYNC_RATE_LIMIT", "10", "BREVO_SYNC_CONCURRENCY", "4", "LOG_LEVEL", "info")
-	var children []*child
+	var children []*Child
 	defer func() {
 		for _, c := range children {
-			c.stop()
+			c.Stop()
 		}
 	}()
 	for range replicas {
-		c, err := startChild(ctx, vars)
+		c, err := StartChild(ctx, b.opts.Exe, vars)
 		if err != nil {
 			return run, err
 		}
@@ -439,11 +423,11 @@ func (b *bench) rateLimitRun(ctx context.Context, replicas int) (rateLimitRun, e
 	}
 	if replicas > 1 {
 		// The first replica learns of the second at its next heartbeat.
-		if err := children[0].waitLog(ctx, fmt.Sprintf(`"replicas":%d`, replicas), 15*time.Second); err != nil {
+		if err := children[0].WaitLog(ctx, fmt.Sprintf(`"replicas":%d`, replicas), 15*time.Second); err != nil {
 			return run, err
 		}
 	}
-	if _, err := pool.Exec(ctx, `UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE contacts SET `+schema.RequestSet); err != nil {
 		return run, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Duration(n)*time.Second/5+30*time.Second)
@@ -531,10 +515,10 @@ func (b *bench) writeCost(ctx context.Context) ([]writeCostResult, error) {
 			return nil, err
 		}
 	}
-	const sel = `SET brevo_sync_status='Selected', brevo_processing_status='Queued'`
+	sel := `SET ` + schema.RequestSet
 	reset := func() error {
 		for _, t := range []string{"contacts", "contacts_plain"} {
-			if _, err := setup.Exec(ctx, `UPDATE `+t+` SET brevo_sync_status='New', brevo_processing_status=NULL`); err != nil {
+			if _, err := setup.Exec(ctx, `UPDATE `+t+` SET `+schema.New.Set()); err != nil {
 				return err
 			}
 		}
@@ -606,28 +590,30 @@ func (b *bench) sweep(ctx context.Context) (*sweepResult, error) {
 		return nil, err
 	}
 	// The service's syncer connections carry these settings; measure with them.
-	pool, err := openPool(ctx, dsn, "brevosync-bench", syncer.SessionSettings)
+	pool, err := service.OpenPool(ctx, dsn, "brevosync-bench", syncer.SessionSettings)
 	if err != nil {
 		return nil, err
 	}
 	defer pool.Close()
-	n := b.opts.rows
+	n := b.opts.Rows
 	b.progress("sweep: building a %d-row contacts table", n)
 	// Every 100th row is in a work state, in turn: waiting, a scheduled
 	// retry (half due), a claim in flight (one in ten expired), released.
+	lit := schema.Literal
 	_, err = pool.Exec(ctx, `
 		INSERT INTO contacts (email, name, brevo_sync_status, brevo_processing_status, brevo_synced_at,
 			brevo_retry_count, brevo_next_retry_at, brevo_lease_until, brevo_claim_token)
 		SELECT 's' || i || '@bench.brevosync.test', 'Sweep ' || i,
-			CASE WHEN i % 100 <> 0 THEN 'Complete'
-			     WHEN (i / 100) % 4 = 0 THEN 'Selected'
-			     WHEN (i / 100) % 4 = 2 THEN 'Processing'
-			     ELSE 'Queued' END::crm_sync_status,
-			CASE WHEN i % 100 <> 0 THEN 'Complete'
-			     WHEN (i / 100) % 4 = 0 THEN 'Queued'
-			     WHEN (i / 100) % 4 = 1 THEN 'Error'
-			     WHEN (i / 100) % 4 = 2 THEN 'Processing'
-			     ELSE 'Queued' END::crm_processing_status,
+			CASE WHEN i % 100 <> 0 THEN `+lit(schema.Complete.Sync)+`
+			     WHEN (i / 100) % 4 = 0 THEN `+lit(schema.Waiting.Sync)+`
+			     WHEN (i / 100) % 4 = 1 THEN `+lit(schema.RetryScheduled.Sync)+`
+			     WHEN (i / 100) % 4 = 2 THEN `+lit(schema.Processing.Sync)+`
+			     ELSE `+lit(schema.Released.Sync)+` END::crm_sync_status,
+			CASE WHEN i % 100 <> 0 THEN `+lit(schema.Complete.Proc)+`
+			     WHEN (i / 100) % 4 = 0 THEN `+lit(schema.Waiting.Proc)+`
+			     WHEN (i / 100) % 4 = 1 THEN `+lit(schema.RetryScheduled.Proc)+`
+			     WHEN (i / 100) % 4 = 2 THEN `+lit(schema.Processing.Proc)+`
+			     ELSE `+lit(schema.Released.Proc)+` END::crm_processing_status,
 			CASE WHEN i % 100 <> 0 THEN now() END,
 			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 1 THEN 1 ELSE 0 END,
 			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 1
@@ -645,7 +631,7 @@ func (b *bench) sweep(ctx context.Context) (*sweepResult, error) {
 	r := &sweepResult{Rows: n, WorkRows: n / 100}
 
 	client := brevo.NewClient(brevo.Config{BaseURL: "http://127.0.0.1:1/v3", APIKey: benchKey})
-	s, err := syncer.New(pool, client, syncer.Config{Logger: slog.New(slog.DiscardHandler)})
+	s, err := syncer.New(pool, brevo.NewCRM(client, nil), syncer.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/brevosync/brevosync/cmd/brevosync/cli"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
+	"github.com/brevosync/brevosync/syncer/operator"
 )
 
 // demoState counts the whole contacts table by brevo_sync_status, as
@@ -52,7 +54,7 @@ type demoResult struct {
 // report checks the outcome against what the demo set up, prints the final
 // state, the verdict and the final line, and returns the result.
 func (d *demo) report(ctx context.Context, pool *pgxpool.Pool, sim *brevotest.Server) (demoResult, error) {
-	rep, err := collectStatus(ctx, pool) // what `brevosync status` shows
+	rep, err := operator.Status(ctx, pool) // what `brevosync status` shows
 	if err != nil {
 		return demoResult{}, err
 	}
@@ -77,7 +79,7 @@ func (d *demo) report(ctx context.Context, pool *pgxpool.Pool, sim *brevotest.Se
 
 	d.endProgress()
 	fmt.Fprintf(d.out, "\n--- brevosync status ---\n")
-	writeStatus(d.out, rep)
+	cli.WriteStatus(d.out, rep)
 	fmt.Fprintf(d.out, "-----------------------\n\n")
 	if len(problems) == 0 {
 		var retried, waited, rejected int
@@ -105,7 +107,7 @@ func (d *demo) report(ctx context.Context, pool *pgxpool.Pool, sim *brevotest.Se
 }
 
 // demoStateOf sums the status report's states by brevo_sync_status.
-func demoStateOf(rep *statusReport) demoState {
+func demoStateOf(rep *operator.Report) demoState {
 	st := demoState{Total: int(rep.Total)}
 	for _, sc := range rep.States {
 		n := int(sc.Count)
@@ -217,7 +219,7 @@ func (d *demo) stepf(format string, args ...any) {
 
 // debugf prints details with -v.
 func (d *demo) debugf(format string, args ...any) {
-	if d.opts.verbose {
+	if d.opts.Verbose {
 		d.sayf("         · "+format, args...)
 	}
 }

@@ -1,0 +1,219 @@
+// Package service wires `brevosync serve` and what the other commands share
+// with it: the configuration from the environment, database pools, the
+// logger. The command line parses flags and prints; everything that talks
+// to the database or to Brevo on its behalf is called from here or from the
+// packages this wires.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/brevosync/brevosync/listener"
+	schema "github.com/brevosync/brevosync/sql"
+	"github.com/brevosync/brevosync/syncer"
+	"github.com/brevosync/brevosync/syncer/brevo"
+	"github.com/brevosync/brevosync/webhook"
+)
+
+// Serving is what a running service exposes to tests and to the demo.
+type Serving struct {
+	Addr     net.Addr
+	Listener *listener.Listener
+	Syncer   *syncer.Syncer
+}
+
+// WaitListening waits, up to 30 s, until the service's listener is
+// connected.
+func (sv Serving) WaitListening(ctx context.Context) error {
+	timeout := time.After(30 * time.Second)
+	for {
+		ch := sv.Listener.Changes()
+		if sv.Listener.Connected() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			return errors.New("listener not connected after 30s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Hooks let tests and the demo follow a running service in process.
+type Hooks struct {
+	// Started is called once everything is wired and the HTTP server is
+	// listening.
+	Started func(Serving)
+	// OnOutcome is passed to the syncer (see syncer.Config.OnOutcome).
+	OnOutcome func(syncer.Outcome)
+	// Version is logged at start.
+	Version string
+}
+
+// Run runs the service until ctx is cancelled: listener, syncer with its
+// sweep, and the HTTP server (webhook, health, readiness, metrics).
+func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) error {
+	TuneGC()
+	pool, err := OpenPool(ctx, cfg.DatabaseURL, "brevosync", nil)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := schema.Check(ctx, pool); err != nil {
+		return err
+	}
+	// The syncer's own pool, with the session settings its statements want
+	// (see syncer.SessionSettings).
+	syncPool, err := OpenPool(ctx, cfg.DatabaseURL, "brevosync-syncer", syncer.SessionSettings,
+		func(c *pgxpool.Config) { c.MinConns = min(3, c.MaxConns) }) // claim, outcomes, timer: warm from the start
+	if err != nil {
+		return err
+	}
+	defer syncPool.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	client := brevo.NewClient(brevo.Config{
+		BaseURL: cfg.APIBaseURL,
+		APIKey:  cfg.APIKey,
+		Timeout: cfg.RequestTimeout,
+	})
+	sy, err := syncer.New(syncPool, brevo.NewCRM(client, cfg.ListIDs), syncer.Config{
+		BatchSize:       cfg.BatchSize,
+		Concurrency:     cfg.Concurrency,
+		RateLimit:       cfg.RateLimit,
+		Retry:           cfg.Retry(),
+		Lease:           cfg.Lease,
+		SweepInterval:   cfg.SweepInterval,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          logger,
+		Metrics:         syncer.NewMetrics(reg, pool),
+		OnOutcome:       hooks.OnOutcome,
+	})
+	if err != nil {
+		return err
+	}
+	li, err := listener.New(listener.Config{
+		ConnConfig: pool.Config().ConnConfig,
+		Pool:       pool,
+		Logger:     logger,
+		Metrics:    listener.NewMetrics(reg),
+	}, sy)
+	if err != nil {
+		return err
+	}
+
+	handler := webhook.NewHandler(webhook.Config{
+		Pool:           pool,
+		Logger:         logger,
+		Token:          cfg.WebhookToken,
+		AllowedCIDRs:   cfg.AllowedCIDRs,
+		TrustedProxies: cfg.TrustedProxies,
+		Registerer:     reg,
+		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready: func(ctx context.Context) error {
+			if !li.Connected() {
+				return errors.New("listener not connected")
+			}
+			return pool.Ping(ctx)
+		},
+	})
+	srv := webhook.NewServer(cfg.HTTPAddr, handler)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+
+	if cfg.WebhookToken == "" {
+		logger.Warn("BREVO_WEBHOOK_TOKEN is empty: POST /webhooks/brevo answers 503 until it is set")
+	}
+	logger.Info("brevosync starting",
+		slog.String("version", hooks.Version),
+		slog.String("http_addr", ln.Addr().String()),
+		slog.String("brevo_api", cfg.APIBaseURL),
+		slog.Any("list_ids", cfg.ListIDs),
+		slog.Int("concurrency", cfg.Concurrency),
+		slog.Float64("rate_limit", cfg.RateLimit),
+		slog.Int("batch_size", cfg.BatchSize),
+		slog.Int("max_retries", cfg.MaxRetries),
+		slog.Duration("retry_delay", cfg.RetryDelay),
+		slog.Bool("retry_exponential", cfg.RetryExponential),
+		slog.Duration("lease", cfg.Lease),
+		slog.Duration("sweep_interval", cfg.SweepInterval))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return li.Run(gctx) })
+	g.Go(func() error { return sy.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error {
+		warnMissingAttributes(gctx, client, logger)
+		return nil
+	})
+	if hooks.Started != nil {
+		hooks.Started(Serving{Addr: ln.Addr(), Listener: li, Syncer: sy})
+	}
+	err = g.Wait()
+	if err != nil {
+		return err
+	}
+	logger.Info("brevosync stopped")
+	return nil
+}
+
+// TuneGC trades a little memory for CPU: the live heap of serve is a few
+// megabytes, so collecting at 5x it instead of 2x costs little, with a soft
+// limit as a backstop. GOGC and GOMEMLIMIT, when set, win.
+func TuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
+}
+
+// warnMissingAttributes tells the operator about mapped attributes Brevo
+// lacks: Brevo silently drops unknown attributes.
+func warnMissingAttributes(ctx context.Context, client *brevo.Client, logger *slog.Logger) {
+	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	attrs, err := client.Attributes(actx)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.Warn("could not list Brevo's contact attributes", slog.Any("err", err))
+		}
+		return
+	}
+	if missing := brevo.Missing(attrs); len(missing) > 0 {
+		logger.Warn("Brevo lacks attributes the mapping sends, and drops them silently; "+
+			"run 'brevosync attributes ensure' to create them", slog.Any("missing", missing))
+	}
+}

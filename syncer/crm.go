@@ -1,0 +1,96 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// CRM is the seam between the syncer and a destination: what the syncer
+// needs from one. syncer/brevo implements it for Brevo; a second CRM
+// implements the same two calls and sorts its failures into the same four
+// kinds.
+type CRM interface {
+	// Name names the CRM in the error texts written on rows, e.g.
+	// "rejected by Brevo: …".
+	Name() string
+	// Upsert creates c in the CRM or updates it, keyed by its email. It
+	// must be idempotent: the syncer delivers at least once. A failure the
+	// syncer should act on other than by retrying is an *Error.
+	Upsert(ctx context.Context, c Contact) (Sent, error)
+	// Probe makes a read-only call that succeeds when the credentials
+	// work; the syncer calls it while sending is paused for Unauthorized.
+	Probe(ctx context.Context) error
+}
+
+// Sent is a successful upsert.
+type Sent struct {
+	// ID is the CRM's id of the contact when the CRM told it, else "".
+	ID string
+	// Status is the answer's HTTP status, for metrics (0 when unknown).
+	Status int
+}
+
+// ErrorKind is what a failed CRM call means for the contact it was about.
+type ErrorKind int
+
+// The kinds the syncer acts on (contract §2, failure classes).
+const (
+	// Retryable: 5xx, timeouts, dropped connections, malformed answers.
+	// Retried under the retry policy. Any error that is not an *Error is
+	// Retryable.
+	Retryable ErrorKind = iota
+	// Rejected: the CRM refuses this contact (an invalid email or phone, a
+	// duplicate identifier). Failed at once; retrying cannot help.
+	Rejected
+	// RateLimited: wait Error.Wait; not a failed attempt.
+	RateLimited
+	// Unauthorized: the service's own credentials or account are wrong.
+	// Sending pauses until Probe succeeds; nobody is failed or charged.
+	Unauthorized
+)
+
+// String returns "retryable", "rejected", "rate_limited" or "unauthorized".
+func (k ErrorKind) String() string {
+	switch k {
+	case Retryable:
+		return "retryable"
+	case Rejected:
+		return "rejected"
+	case RateLimited:
+		return "rate_limited"
+	case Unauthorized:
+		return "unauthorized"
+	}
+	return "unknown"
+}
+
+// Error is a failed CRM call, sorted into the kind the syncer acts on.
+type Error struct {
+	Kind ErrorKind
+	// Wait is how long to wait before sending again (RateLimited).
+	Wait time.Duration
+	// Status is the answer's HTTP status, 0 when no answer came.
+	Status int
+	// Err is the CRM's own error.
+	Err error
+	// Text is the error as the row shows it ("400 invalid_parameter:
+	// Invalid email address"); empty means Err's text.
+	Text string
+}
+
+func (e *Error) Error() string {
+	if e.Text != "" {
+		return e.Text
+	}
+	return e.Err.Error()
+}
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of err: an *Error's, else Retryable.
+func KindOf(err error) ErrorKind {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Kind
+	}
+	return Retryable
+}

@@ -1,0 +1,130 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+)
+
+// The sender: one attempt of one claimed contact, paced by the budget, and
+// the prober that resumes sending once the credentials work again.
+
+// process makes one attempt for a claimed contact and hands the outcome to
+// the finalizer.
+func (s *Syncer) process(ctx, reqCtx context.Context, token string, c Contact) {
+	o := s.attempt(ctx, reqCtx, token, c)
+	s.inflight.Add(-1)
+	select {
+	case s.slotFree <- struct{}{}:
+	default:
+	}
+	s.results <- o
+}
+
+// maxHold is the longest a claimed contact waits in memory for a rate-limit
+// pause to end; a longer pause hands the claim back instead.
+const maxHold = 5 * time.Second
+
+func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) outcome {
+	// Not sent yet: at shutdown or while paused, hand the claim back at once.
+	select {
+	case s.sendSlots <- struct{}{}:
+		defer func() { <-s.sendSlots }()
+	case <-ctx.Done():
+		return release(c, token, 0)
+	}
+	if err := s.budget.take(ctx); err != nil {
+		return release(c, token, 0)
+	}
+	// The last moment before sending: a 429 or a refused key seen by another
+	// request while this one waited holds it back too, and a later 429 may
+	// extend the wait while it sleeps.
+	for {
+		wait, paused := s.budget.state()
+		if paused {
+			return release(c, token, 0)
+		}
+		if wait <= 0 {
+			break
+		}
+		if wait > maxHold {
+			return release(c, token, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return release(c, token, 0)
+		case <-time.After(wait):
+		}
+	}
+	if ctx.Err() != nil {
+		return release(c, token, 0)
+	}
+
+	start := time.Now()
+	sent, err := s.crm.Upsert(reqCtx, c)
+	status := sent.Status
+	var crmErr *Error
+	if errors.As(err, &crmErr) {
+		status = crmErr.Status
+	} else if err != nil {
+		status = 0 // no answer
+	}
+	s.metrics.request(time.Since(start), status)
+
+	switch {
+	case err == nil:
+		return complete(c, token, sent)
+	case reqCtx.Err() != nil:
+		// Shutdown cut the request short; it may or may not have reached
+		// the CRM, and the upsert is idempotent, so it is simply sent again.
+		return release(c, token, 0)
+	}
+	switch KindOf(err) {
+	case RateLimited:
+		wait := crmErr.Wait
+		if wait <= 0 {
+			wait = time.Second
+		}
+		s.budget.rateLimited(wait)
+		s.log.DebugContext(ctx, "rate limited by "+s.crm.Name()+"; waiting", slog.Duration("reset", wait))
+		return release(c, token, wait)
+	case Unauthorized:
+		if s.budget.pauseAuth() {
+			s.metrics.setPaused("unauthorized", true)
+			s.log.ErrorContext(ctx, s.crm.Name()+" refuses the API key; sending is paused and no contact is failed for it. "+
+				"Fix the key (see err); brevosync keeps probing and resumes by itself.", slog.Any("err", err))
+			s.background.Go(func() { s.probeAuth(ctx) })
+		}
+		return release(c, token, 0)
+	}
+	return failure(s.cfg.Retry, s.crm.Name(), c, token, err)
+}
+
+// probeAuth asks the CRM with a read-only call, backing off, until it accepts
+// the credentials again, then resumes sending.
+func (s *Syncer) probeAuth(ctx context.Context) {
+	b := retry.WithCappedDuration(time.Minute,
+		retry.WithJitterPercent(10, retry.NewExponential(s.cfg.AuthProbeInterval)))
+	for {
+		d, _ := b.Next()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		err := s.crm.Probe(ctx)
+		if err == nil {
+			break
+		}
+		if KindOf(err) != Unauthorized {
+			s.log.DebugContext(ctx, "auth probe failed", slog.Any("err", err))
+		}
+	}
+	s.budget.resume()
+	s.metrics.setPaused("unauthorized", false)
+	s.log.InfoContext(ctx, s.crm.Name()+" accepts the API key again; sending resumed")
+	s.Wake()
+}
