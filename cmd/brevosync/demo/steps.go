@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/brevosync/brevosync/syncer"
 	schema "github.com/brevosync/brevosync/sql"
+	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
