@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	schema "github.com/brevosync/brevosync/sql"
 )
 
 // Effects recorded in brevosync_webhook_events.effect.
@@ -122,22 +124,23 @@ WITH ins AS (
 )
 SELECT effect FROM ins`
 
-// The SET lists of the effects. contact_deleted leaves a contact with a
-// request waiting or in flight (Selected, Queued, Processing) in its sync
-// state, so that Brevo's deletion of an old copy does not withdraw a request
-// the application made; the sync re-creates the contact.
+// The SET lists of the effects.
 const (
 	setConfirmed    = `brevo_confirmed_at = now()`
 	setConfirmedOut = `brevo_confirmed_at = now(), brevo_unsubscribed_at = now()`
 	setUnsubscribed = `brevo_unsubscribed_at = now()`
-	setDeleted      = `
-        brevo_sync_status = CASE WHEN brevo_sync_status IN ('Selected', 'Queued', 'Processing')
-                                 THEN brevo_sync_status ELSE 'New' END,
-        brevo_processing_status = CASE WHEN brevo_sync_status IN ('Selected', 'Queued', 'Processing')
+)
+
+// setDeleted leaves a contact with a request waiting or in flight in its
+// sync state, so that Brevo's deletion of an old copy does not withdraw a
+// request the application made; the sync re-creates the contact.
+var setDeleted = `
+        brevo_sync_status = CASE WHEN ` + schema.UnfinishedWhere + `
+                                 THEN brevo_sync_status ELSE ` + schema.Literal(schema.New.Sync) + ` END,
+        brevo_processing_status = CASE WHEN ` + schema.UnfinishedWhere + `
                                        THEN brevo_processing_status END,
         brevo_contact_id = NULL,
         brevo_confirmed_at = NULL`
-)
 
 var (
 	sqlConfirmed    = fmt.Sprintf(insertWithEffect, setConfirmed)

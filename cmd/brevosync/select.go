@@ -39,7 +39,7 @@ entries matched no contact (listing up to 20).
 Examples:
   brevosync select ada@example.com 4b3f0c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f
   brevosync select -f emails.txt --dry-run
-  psql -Atc "SELECT email FROM signups WHERE day = current_date" | brevosync select`,
+  psql -At -f todays-signups.sql | brevosync select`,
 	flags: func(fs *flag.FlagSet) {
 		fs.String("f", "", "read entries from `FILE`, one per line (- for stdin)")
 		fs.Bool("dry-run", false, "only count what would be selected; write nothing")
