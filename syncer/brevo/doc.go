@@ -1,6 +1,16 @@
-// Package brevo is a small client for the parts of Brevo's REST API v3 that
-// brevosync uses: upserting a contact, probing the API key, and listing and
-// creating contact attributes.
+// Package brevo is Brevo as the syncer's CRM: a small client for the parts
+// of Brevo's REST API v3 that brevosync uses (upserting a contact, probing
+// the API key, listing and creating contact attributes), the mapping from a
+// contacts row to a Brevo contact, and [CRM], which implements syncer.CRM.
+//
+//	client.go      Client: requests, headers, rate-limit headers
+//	contacts.go    the contact and attribute endpoints
+//	errors.go      APIError, and Classify into the syncer's error kinds
+//	mapping.go     ToContact and MappedAttributes: change the mapping here
+//	attributes.go  the account's attributes against the mapping
+//	crm.go         CRM, the adapter the syncer is given
+//
+// Its simulator, for tests, demo and bench, is brevo/brevotest.
 //
 // # Requests
 //
@@ -18,10 +28,11 @@
 // connection, a timeout, a malformed 2xx body, a cancelled context) is
 // returned wrapped with the operation, never as an APIError.
 //
-// [Classify] maps any error to the [Class] that decides a contact's fate:
+// [Classify] maps any error to the syncer's kind that decides a contact's
+// fate:
 //
-//	Temporary     5xx, 408, 425, transport errors, timeouts   retry with backoff
-//	Permanent     other 4xx (invalid email or phone, ...)     fail now
+//	Retryable     5xx, 408, 425, transport errors, timeouts   retry with backoff
+//	Rejected      other 4xx (invalid email or phone, ...)     fail now
 //	RateLimited   429                                         wait RateLimitReset, no attempt charged
 //	Unauthorized  401, 402, 403                               pause sending, fail nobody
 //
