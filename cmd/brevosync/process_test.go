@@ -118,10 +118,22 @@ func (e *e2e) count(t *testing.T, where string) int {
 // gives) until where matches n rows.
 func (e *e2e) waitRows(t *testing.T, where string, n int, within time.Duration) {
 	t.Helper()
+	e.waitCount(t, where, n, within, func(got int) bool { return got == n })
+}
+
+// waitAtLeast waits until at least n rows match where: for counts that
+// keep growing while the test waits.
+func (e *e2e) waitAtLeast(t *testing.T, where string, n int, within time.Duration) {
+	t.Helper()
+	e.waitCount(t, where, n, within, func(got int) bool { return got >= n })
+}
+
+func (e *e2e) waitCount(t *testing.T, where string, n int, within time.Duration, done func(int) bool) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		got := e.count(t, where)
-		if got == n {
+		if done(got) {
 			return
 		}
 		if time.Now().After(deadline) {
