@@ -54,21 +54,9 @@ ALTER TABLE contacts
     ADD COLUMN IF NOT EXISTS brevo_claim_token     uuid,
     ADD COLUMN IF NOT EXISTS brevo_lease_until     timestamptz;
 
--- Work waiting to be claimed, in due order: a scheduled retry (or a claim
--- handed back) at its next_retry_at, a fresh request at its selection time.
--- Small: only rows in a waiting state.
-CREATE INDEX IF NOT EXISTS contacts_brevo_pending_idx
-    ON contacts ((coalesce(brevo_next_retry_at, brevo_requested_at, '-infinity'::timestamptz)))
-    WHERE brevo_sync_status IN ('Selected', 'Queued');
-
--- Claims in flight, by lease expiry (rows stuck in Processing before
--- brevosync existed have no lease and count as expired).
-CREATE INDEX IF NOT EXISTS contacts_brevo_lease_idx
-    ON contacts ((coalesce(brevo_lease_until, '-infinity'::timestamptz)))
-    WHERE brevo_sync_status = 'Processing';
-
--- Brevo webhooks name contacts by email, matched case-insensitively.
-CREATE INDEX IF NOT EXISTS contacts_lower_email_idx ON contacts (lower(email));
+-- The indexes brevosync's statements use are built concurrently, outside a
+-- transaction, so that a first migrate on a large live table never blocks
+-- the application's writes: see 00005 and 00007.
 
 -- +goose Down
 -- Nothing: the columns hold the sync history and the table may predate us.

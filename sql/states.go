@@ -1,6 +1,9 @@
 package schema
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // State is one (brevo_sync_status, brevo_processing_status) pair of the
 // contacts table, with the name operators see in `status` and the console.
@@ -18,25 +21,41 @@ type State struct {
 var (
 	// New: never selected, or withdrawn, or deleted in Brevo.
 	New = State{"New", "New", ""}
-	// Waiting: the application's request (Selected/Queued).
+	// Waiting: the application's request from its UI (Selected/Queued).
 	Waiting = State{"Waiting", "Selected", "Queued"}
-	// Released: a claim handed back without charging an attempt (a 429
-	// wait, a paused key, a shutdown).
-	Released = State{"Released (rate-limited wait)", "Queued", "Queued"}
+	// Queued: a request queued by another writer of the application (its
+	// DeBounce auto-queue), or a claim brevosync handed back without
+	// charging an attempt (a 429 wait, a paused key, a shutdown).
+	Queued = State{"Queued", "Queued", "Queued"}
+	// Requeued: a Failed contact reset by the application's own SQL
+	// (Error/Queued); a request like the others.
+	Requeued = State{"Requeued", "Error", "Queued"}
 	// Processing: claimed by a replica, under a lease.
 	Processing = State{"Processing", "Processing", "Processing"}
+	// Interrupted: claimed by the old scheduler, which never finished;
+	// taken back within seconds of start.
+	Interrupted = State{"Interrupted (taken back at start)", "Selected", "Processing"}
 	// RetryScheduled: a temporary failure, retried at brevo_next_retry_at.
 	RetryScheduled = State{"Retry scheduled", "Queued", "Error"}
 	// Complete: Brevo has the contact.
 	Complete = State{"Complete", "Complete", "Complete"}
 	// Failed: Brevo rejected the contact, or retries ran out.
 	Failed = State{"Failed", "Error", "Error"}
+	// FailedEarlier: a request the old scheduler failed (Selected/Error);
+	// counted Failed, and revived by `retry`.
+	FailedEarlier = State{"Failed", "Selected", "Error"}
 	// Skipped: set by the application; brevosync leaves it alone.
 	Skipped = State{"Skipped", "Skipped", ""}
 )
 
-// Named are the named states in display order.
-var Named = []State{New, Waiting, Released, Processing, RetryScheduled, Complete, Failed, Skipped}
+// Named are the named states in display order. Two pairs share the name
+// Failed.
+var Named = []State{New, Waiting, Queued, Requeued, Processing, Interrupted, RetryScheduled,
+	Complete, Failed, FailedEarlier, Skipped}
+
+// Requests are the states of a request waiting to be claimed, written by
+// the application (or handed back by brevosync).
+var Requests = []State{Waiting, Queued, Requeued, RetryScheduled}
 
 // Lookup returns the named state of a (sync, processing) pair; proc nil is
 // NULL. For a pair with no name it returns a State named "sync/processing"
@@ -65,7 +84,7 @@ func RawPair(sync string, proc *string) string {
 // Unfinished reports whether a row in this pair holds a request that is not
 // finished: waiting to be claimed or claimed.
 func Unfinished(sync string, proc *string) bool {
-	for _, s := range []State{Waiting, Released, RetryScheduled, Processing} {
+	for _, s := range append(Requests, Processing, Interrupted) {
 		if s.Sync == sync && proc != nil && s.Proc == *proc {
 			return true
 		}
@@ -94,36 +113,52 @@ func (s State) Set() string {
 	return "brevo_sync_status = " + quote(s.Sync) + ", brevo_processing_status = " + proc
 }
 
+// in lists states' sync values as an SQL list: ('Selected', 'Queued').
+func in(states ...State) string {
+	var vals []string
+	for _, s := range states {
+		if v := quote(s.Sync); !slices.Contains(vals, v) {
+			vals = append(vals, v)
+		}
+	}
+	return "(" + strings.Join(vals, ", ") + ")"
+}
+
 // SQL predicates over the contacts table's columns, unqualified. Each is
 // written so that the planner can match it to the partial index that
-// serves it (see 00001_contacts.sql).
+// serves it (see 00007_work_indexes.sql).
 var (
-	// Claimable: waiting to be sent (a request, a scheduled retry or a
-	// handed-back claim), due or not. Matches contacts_brevo_pending_idx.
-	Claimable = "brevo_sync_status IN (" + quote(Waiting.Sync) + ", " + quote(Released.Sync) + ")" +
-		" AND (" + Waiting.Is() + " OR (brevo_sync_status = " + quote(Released.Sync) +
-		" AND brevo_processing_status IN (" + quote(Released.Proc) + ", " + quote(RetryScheduled.Proc) + ")))"
-	// InFlight: claimed, under a lease. Matches contacts_brevo_lease_idx.
-	InFlight = "brevo_sync_status = " + quote(Processing.Sync)
+	// WorkWhere: rows with work waiting to be claimed, due or not: the
+	// predicate of contacts_brevo_work_idx, written as the migration writes
+	// it.
+	WorkWhere = "(brevo_processing_status = " + quote(Waiting.Proc) +
+		" OR (brevo_sync_status = " + quote(RetryScheduled.Sync) + " AND brevo_processing_status = " + quote(RetryScheduled.Proc) + "))"
+	// Claimable: a request waiting to be sent (Requests), due or not.
+	Claimable = WorkWhere + " AND brevo_sync_status IN " + in(Requests...)
+	// InFlight: claimed, under a lease (or, left by the old scheduler,
+	// without one). The predicate of contacts_brevo_claims_idx.
+	InFlight = "brevo_processing_status = " + quote(Processing.Proc)
 	// UnfinishedWhere: a request waiting or in flight (Unfinished in SQL);
 	// false, never NULL.
-	UnfinishedWhere = "coalesce((" + Claimable + ") OR " + InFlight + ", false)"
-	// FailedWhere: Failed contacts, the ones `retry` revives.
-	FailedWhere = Failed.Is()
+	UnfinishedWhere = "coalesce((" + Claimable + ") OR (brevo_sync_status IN " + in(Processing, Interrupted) +
+		" AND " + InFlight + "), false)"
+	// FailedWhere: Failed contacts, the ones `retry` revives (FailedEarlier
+	// included).
+	FailedWhere = "(brevo_processing_status = " + quote(Failed.Proc) + " AND brevo_sync_status IN " + in(Failed, FailedEarlier) + ")"
 	// RetryWhere: scheduled retries.
 	RetryWhere = RetryScheduled.Is()
 	// RequestSet is the application's selecting write: it makes a row a
 	// fresh request (the trigger resets its retry bookkeeping and notifies).
 	RequestSet = Waiting.Set()
-	// DueAt is when a claimable row is due: a retry or a handed-back claim
-	// at its brevo_next_retry_at, a fresh request at its selection time (so
+	// DueAt is when a waiting row is due: a retry or a handed-back claim at
+	// its brevo_next_retry_at, a fresh request at its selection time (so
 	// retries and waits are not starved behind a large selection), rows
 	// selected before brevosync existed at once. It is the key of
-	// contacts_brevo_pending_idx.
+	// contacts_brevo_work_idx.
 	DueAt = "coalesce(brevo_next_retry_at, brevo_requested_at, '-infinity'::timestamptz)"
 	// LeaseEnd is when a claim expires; rows stuck in Processing before
 	// brevosync existed have no lease and count as expired. It is the key of
-	// contacts_brevo_lease_idx.
+	// contacts_brevo_claims_idx.
 	LeaseEnd = "coalesce(brevo_lease_until, '-infinity'::timestamptz)"
 )
 

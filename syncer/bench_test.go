@@ -34,7 +34,7 @@ func BenchmarkClaimFinalize(b *testing.B) {
 		for i, c := range contacts {
 			outs[i] = complete(c, token, Sent{ID: strconv.Itoa(i + 1), Status: 201})
 		}
-		written, err := finalize(ctx, pool, outs)
+		written, err := finalize(ctx, pool, outs, true)
 		if err != nil || len(written) != batch {
 			b.Fatalf("finalize: %d rows, %v", len(written), err)
 		}

@@ -140,9 +140,9 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 		}
 		backoff = dbBackoff()
 		s.metrics.claimed()
-		for _, c := range contacts {
-			s.inflight.Add(1)
-			work.Go(func() { s.process(ctx, reqCtx, token, c) })
+		s.inflight.Add(int64(len(contacts)))
+		for _, family := range families(contacts) {
+			work.Go(func() { s.process(ctx, reqCtx, token, family) })
 		}
 		claimed += len(contacts)
 		if len(contacts) < n {

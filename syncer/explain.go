@@ -36,7 +36,7 @@ func Explain(ctx context.Context, db *pgxpool.Pool, batch int) ([]Plan, error) {
 		args []any
 	}{
 		{"claim", claimSQL, []any{batch, newToken(), time.Minute.Milliseconds()}},
-		{"finalize", finalizeSQL, finalizeArgs(batch)},
+		{"finalize", finalizeTouched, finalizeArgs(batch)},
 		{"next_due", nextDueSQL, nil},
 		{"rescue", rescueSQL, nil},
 		{"sweep_due", sweepDueSQL, []any{SweepDueCap}},

@@ -69,7 +69,7 @@ func (s *Syncer) write(ctx context.Context, batch []outcome) {
 	err := retry.Do(wctx, dbBackoff(), func(ctx context.Context) error {
 		var err error
 		start := time.Now()
-		written, err = finalize(ctx, s.db, batch)
+		written, err = finalize(ctx, s.db, batch, s.touchUpdatedAt)
 		s.metrics.statement("finalize", start)
 		return retry.RetryableError(err)
 	})

@@ -96,7 +96,7 @@ func failure(p RetryPolicy, crm string, c Contact, token string, err error) outc
 // claimable again after delay (0: at once).
 func release(c Contact, token string, delay time.Duration) outcome {
 	o := outcome{id: c.ID, token: token, contact: c, result: ResultReleased,
-		state: schema.Released, keepErr: true, retries: c.RetryCount, delay: delay}
+		state: schema.Queued, keepErr: true, retries: c.RetryCount, delay: delay}
 	if c.RetryCount > 0 {
 		o.state = schema.RetryScheduled // still a retry of an earlier failure
 	}

@@ -7,37 +7,91 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-retry"
+
+	schema "github.com/brevosync/brevosync/sql"
 )
 
 // The sender: one attempt of one claimed contact, paced by the budget, and
 // the prober that resumes sending once the credentials work again.
 
-// process makes one attempt for a claimed contact and hands the outcome to
-// the finalizer.
-func (s *Syncer) process(ctx, reqCtx context.Context, token string, c Contact) {
-	o := s.attempt(ctx, reqCtx, token, c)
-	s.inflight.Add(-1)
-	select {
-	case s.slotFree <- struct{}{}:
-	default:
+// process makes one attempt for a family of claimed rows (one email, see
+// claimSQL) and hands every row's outcome to the finalizer: the CRM is sent
+// the most recently requested row's data, once.
+func (s *Syncer) process(ctx, reqCtx context.Context, token string, family []Contact) {
+	v := s.attempt(ctx, reqCtx, latest(family))
+	for _, c := range family {
+		s.inflight.Add(-1)
+		select {
+		case s.slotFree <- struct{}{}:
+		default:
+		}
+		s.results <- v.outcome(s.cfg.Retry, s.crm.Name(), c, token)
 	}
-	s.results <- o
+}
+
+// latest is the most recently requested row of a family.
+func latest(family []Contact) Contact {
+	c := family[0]
+	for _, o := range family[1:] {
+		if o.RequestedAt.After(c.RequestedAt) {
+			c = o
+		}
+	}
+	return c
+}
+
+// families groups claimed rows by email key, in claim order.
+func families(contacts []Contact) [][]Contact {
+	idx := make(map[string]int, len(contacts))
+	var out [][]Contact
+	for _, c := range contacts {
+		k := schema.NormalizeEmail(c.Email)
+		if i, ok := idx[k]; ok {
+			out[i] = append(out[i], c)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, []Contact{c})
+	}
+	return out
+}
+
+// verdict is what one attempt decided, for every row of its family.
+type verdict struct {
+	sent    Sent
+	err     error         // nil on success
+	release bool          // hand the claim back, uncharged
+	wait    time.Duration // with release: due again after wait
+}
+
+// outcome applies the verdict to one row.
+func (v verdict) outcome(p RetryPolicy, crm string, c Contact, token string) outcome {
+	switch {
+	case v.release:
+		return release(c, token, v.wait)
+	case v.err == nil:
+		return complete(c, token, v.sent)
+	}
+	return failure(p, crm, c, token, v.err)
 }
 
 // maxHold is the longest a claimed contact waits in memory for a rate-limit
 // pause to end; a longer pause hands the claim back instead.
 const maxHold = 5 * time.Second
 
-func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) outcome {
+// handBack is the verdict that returns the claim uncharged.
+func handBack(wait time.Duration) verdict { return verdict{release: true, wait: wait} }
+
+func (s *Syncer) attempt(ctx, reqCtx context.Context, c Contact) verdict {
 	// Not sent yet: at shutdown or while paused, hand the claim back at once.
 	select {
 	case s.sendSlots <- struct{}{}:
 		defer func() { <-s.sendSlots }()
 	case <-ctx.Done():
-		return release(c, token, 0)
+		return handBack(0)
 	}
 	if err := s.budget.take(ctx); err != nil {
-		return release(c, token, 0)
+		return handBack(0)
 	}
 	// The last moment before sending: a 429 or a refused key seen by another
 	// request while this one waited holds it back too, and a later 429 may
@@ -45,22 +99,22 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) o
 	for {
 		wait, paused := s.budget.state()
 		if paused {
-			return release(c, token, 0)
+			return handBack(0)
 		}
 		if wait <= 0 {
 			break
 		}
 		if wait > maxHold {
-			return release(c, token, wait)
+			return handBack(wait)
 		}
 		select {
 		case <-ctx.Done():
-			return release(c, token, 0)
+			return handBack(0)
 		case <-time.After(wait):
 		}
 	}
 	if ctx.Err() != nil {
-		return release(c, token, 0)
+		return handBack(0)
 	}
 
 	start := time.Now()
@@ -76,11 +130,11 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) o
 
 	switch {
 	case err == nil:
-		return complete(c, token, sent)
+		return verdict{sent: sent}
 	case reqCtx.Err() != nil:
 		// Shutdown cut the request short; it may or may not have reached
 		// the CRM, and the upsert is idempotent, so it is simply sent again.
-		return release(c, token, 0)
+		return handBack(0)
 	}
 	switch KindOf(err) {
 	case RateLimited:
@@ -90,7 +144,7 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) o
 		}
 		s.budget.rateLimited(wait)
 		s.log.DebugContext(ctx, "rate limited by "+s.crm.Name()+"; waiting", slog.Duration("reset", wait))
-		return release(c, token, wait)
+		return handBack(wait)
 	case Unauthorized:
 		if s.budget.pauseAuth() {
 			s.metrics.setPaused("unauthorized", true)
@@ -98,9 +152,9 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, token string, c Contact) o
 				"Fix the key (see err); brevosync keeps probing and resumes by itself.", slog.Any("err", err))
 			s.background.Go(func() { s.probeAuth(ctx) })
 		}
-		return release(c, token, 0)
+		return handBack(0)
 	}
-	return failure(s.cfg.Retry, s.crm.Name(), c, token, err)
+	return verdict{err: err}
 }
 
 // probeAuth asks the CRM with a read-only call, backing off, until it accepts

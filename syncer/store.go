@@ -35,21 +35,32 @@ var SessionSettings = map[string]string{
 // request and the outcome is written after it, guarded by the claim token.
 // The states and the predicates over them come from package schema.
 
+// claimSQL takes the due rows in due order and, with them, every other
+// waiting row of the same email (contract §2, "One email, several rows"):
+// Brevo keys contacts by email, so rows that wait together are sent as one.
 var claimSQL = `
 WITH picked AS (
-	SELECT id FROM contacts
+	SELECT id, ` + schema.EmailKey("email") + ` AS email_key FROM contacts
 	WHERE ` + schema.Claimable + `
 	  AND ` + schema.DueAt + ` <= now()
 	ORDER BY ` + schema.DueAt + `
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
+), family AS (
+	SELECT id FROM contacts
+	WHERE ` + schema.EmailKey("email") + ` IN (SELECT email_key FROM picked)
+	  AND ` + schema.Claimable + `
+	  AND id NOT IN (SELECT id FROM picked)
+	FOR UPDATE SKIP LOCKED
+), claimed AS (
+	SELECT id FROM picked UNION ALL SELECT id FROM family
 )
 UPDATE contacts AS c SET
 	` + schema.Processing.Set() + `,
 	brevo_claim_token       = $2,
 	brevo_lease_until       = now() + $3 * interval '1 millisecond'
-FROM picked
-WHERE c.id = picked.id
+FROM claimed
+WHERE c.id = claimed.id
 RETURNING c.id::text, c.email, c.name, c.phone_number, c.domain_id::text, c.page_id::text,
 	c.email_type::text, c.source_url, c.has_gmail, c.brevo_retry_count, c.brevo_requested_at`
 
@@ -75,8 +86,16 @@ func claim(ctx context.Context, db *pgxpool.Pool, n int, lease time.Duration) (s
 	return token.String(), contacts, nil
 }
 
-var finalizeSQL = `
-UPDATE contacts AS c SET
+// finalizeSQL writes outcomes; touchUpdatedAt also bumps updated_at, which
+// the application's monitoring reads (where the column exists).
+func finalizeSQL(touchUpdatedAt bool) string {
+	touch := ""
+	if touchUpdatedAt {
+		touch = `
+	updated_at              = now(),`
+	}
+	return `
+UPDATE contacts AS c SET` + touch + `
 	brevo_sync_status       = r.sync::crm_sync_status,
 	brevo_processing_status = r.proc::crm_processing_status,
 	brevo_processing_error  = CASE WHEN r.keep_err THEN c.brevo_processing_error ELSE nullif(r.err, '') END,
@@ -91,16 +110,23 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool
 	AS r(id, token, sync, proc, err, keep_err, retries, delay_ms, brevo_id)
 WHERE c.id = r.id AND c.brevo_claim_token = r.token
   -- Compared as text on purpose: written plainly, the condition matches
-  -- contacts_brevo_lease_idx's predicate, and with statistics that say few
+  -- contacts_brevo_claims_idx's predicate, and with statistics that say few
   -- rows are Processing the planner walks that index (and its dead entries)
   -- instead of looking the batch up by primary key.
-  AND c.brevo_sync_status::text = ` + schema.Literal(schema.Processing.Sync) + `
+  AND c.brevo_processing_status::text = ` + schema.Literal(schema.Processing.Proc) + `
 RETURNING c.id::text`
+}
+
+// The two forms of finalizeSQL.
+var (
+	finalizePlain   = finalizeSQL(false)
+	finalizeTouched = finalizeSQL(true)
+)
 
 // finalize writes outcomes in one statement. A row whose claim no longer
 // holds (withdrawn, selected again, or taken back after its lease expired)
 // is left alone; the returned set names the rows that were written.
-func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome) (map[string]bool, error) {
+func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome, touchUpdatedAt bool) (map[string]bool, error) {
 	n := len(outs)
 	ids, tokens := make([]string, n), make([]string, n)
 	syncs, procs, errs := make([]string, n), make([]string, n), make([]string, n)
@@ -115,7 +141,11 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome) (map[string
 			delays[i] = o.delay.Milliseconds()
 		}
 	}
-	rows, err := db.Query(ctx, finalizeSQL, ids, tokens, syncs, procs, errs, keep, retries, delays, brevoIDs)
+	q := finalizePlain
+	if touchUpdatedAt {
+		q = finalizeTouched
+	}
+	rows, err := db.Query(ctx, q, ids, tokens, syncs, procs, errs, keep, retries, delays, brevoIDs)
 	if err != nil {
 		return nil, fmt.Errorf("finalize %d contacts: %w", n, err)
 	}
@@ -132,13 +162,16 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome) (map[string
 }
 
 // rescueSQL takes back claims whose lease has expired (their process died or
-// lost the database) without charging an attempt. Rows left in Processing by
-// the old scheduler have no lease and are taken back too.
+// lost the database) without charging an attempt: a request waits again
+// (Queued, or Queued/Error when it had failed before). Rows the old
+// scheduler left claimed have no lease and are taken back too; since they
+// have no claim token either, the request trigger makes them fresh
+// requests.
 var rescueSQL = `
 UPDATE contacts SET
-	brevo_sync_status       = ` + schema.Literal(schema.Released.Sync) + `,
+	brevo_sync_status       = ` + schema.Literal(schema.Queued.Sync) + `,
 	brevo_processing_status = CASE WHEN brevo_retry_count > 0 THEN ` + schema.Literal(schema.RetryScheduled.Proc) + `
-	                               ELSE ` + schema.Literal(schema.Released.Proc) + ` END::crm_processing_status,
+	                               ELSE ` + schema.Literal(schema.Queued.Proc) + ` END::crm_processing_status,
 	brevo_claim_token       = NULL,
 	brevo_lease_until       = NULL
 WHERE ` + schema.InFlight + `

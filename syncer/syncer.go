@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sethvargo/go-retry"
+
+	schema "github.com/brevosync/brevosync/sql"
 )
 
 // Defaults for the zero values of Config. They are the service's defaults
@@ -88,6 +90,9 @@ type Syncer struct {
 	host    string
 	budget  *budget
 
+	// touchUpdatedAt: contacts has updated_at, and outcome writes bump it.
+	touchUpdatedAt bool
+
 	wake      chan struct{} // coalesced wake-ups: notifications, sweeps
 	rearm     chan struct{} // outcomes scheduled new due times
 	slotFree  chan struct{} // a request finished
@@ -152,6 +157,19 @@ func (s *Syncer) Wake() {
 // the outcomes and returns. It returns nil after a clean shutdown; database
 // and CRM outages are retried, not returned.
 func (s *Syncer) Run(ctx context.Context) error {
+	// Which columns the outcome writes may touch, read once: a database
+	// down at start is waited for, like any outage.
+	err := retry.Do(ctx, dbBackoff(), func(ctx context.Context) error {
+		info, err := schema.Inspect(ctx, s.db)
+		s.touchUpdatedAt = info.Columns["updated_at"]
+		if err != nil {
+			s.logUnlessDone(ctx, "read the schema", err)
+		}
+		return retry.RetryableError(err)
+	})
+	if err != nil {
+		return nil // cancelled before the database answered
+	}
 	s.heartbeat(ctx) // register first, so the rate share is right from the start
 
 	// Requests in flight outlive ctx by up to ShutdownTimeout.

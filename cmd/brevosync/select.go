@@ -27,7 +27,7 @@ and no arguments are given, or as arguments. Lines are trimmed; blank lines and
 lines starting with # are skipped; any other line that is neither a uuid nor an
 email is reported with its line number and skipped.
 
-Contacts with a request in progress (Waiting, Released, Processing or Retry
+Contacts with a request in progress (Waiting, Queued, Requeued, Processing or Retry
 scheduled) are counted as already waiting and left alone; every other matched
 contact (New, Complete, Failed, Skipped, ...) becomes a fresh request. The
 entries are written in batches of --batch, one statement and one transaction

@@ -18,11 +18,14 @@ var statusCommand = &command{
 
   - how many contacts are in each sync state, with the raw
     brevo_sync_status/brevo_processing_status pair of each: New, Waiting
-    (Selected/Queued), Released (rate-limited wait, Queued/Queued),
-    Processing, Retry scheduled (Queued/Error), Complete, Failed
-    (Error/Error), Skipped, and any other combination as it is;
+    (Selected/Queued), Queued (Queued/Queued: queued by another writer, or
+    handed back after a 429), Requeued (Error/Queued), Processing,
+    Interrupted (Selected/Processing, left by the old scheduler), Retry
+    scheduled (Queued/Error), Complete, Failed (Error/Error, and
+    Selected/Error left by the old scheduler), Skipped, and any other
+    combination as it is;
   - the age of the oldest waiting request: the oldest one not finished yet
-    (Waiting, Released, Processing or Retry scheduled), from
+    (Waiting, Queued, Requeued, Processing or Retry scheduled), from
     brevo_requested_at, or updated_at for requests older than brevosync;
   - retries: how many are scheduled, how many are due now, when the next is;
   - the contacts' current errors grouped by cause (top 10, with an example);

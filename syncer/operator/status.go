@@ -153,12 +153,6 @@ func nullable(s string) *string {
 	return &s
 }
 
-// unfinished reports whether a sync status belongs to a request that is not
-// finished yet: waiting, handed back, retrying or in flight.
-func unfinished(sync string) bool {
-	return sync == schema.Waiting.Sync || sync == schema.Released.Sync || sync == schema.Processing.Sync
-}
-
 func collectContacts(ctx context.Context, db *pgxpool.Pool, s schema.Info, rep *Report) error {
 	rows, err := db.Query(ctx, contactsStatusSQL(s), syncer.CausePrefix)
 	if err != nil {
@@ -199,7 +193,7 @@ func collectContacts(ctx context.Context, db *pgxpool.Pool, s schema.Info, rep *
 		sc.Count += n
 		rep.Total += n
 
-		if since != nil && unfinished(sync) &&
+		if since != nil && schema.Unfinished(sync, proc) &&
 			(rep.OldestWaiting == nil || since.Before(rep.OldestWaiting.Since)) {
 			rep.OldestWaiting = &OldestWaiting{Since: since.UTC(), State: name}
 		}

@@ -176,12 +176,12 @@ func (b *bench) sweep(ctx context.Context) (*sweepResult, error) {
 			     WHEN (i / 100) % 4 = 0 THEN `+lit(schema.Waiting.Sync)+`
 			     WHEN (i / 100) % 4 = 1 THEN `+lit(schema.RetryScheduled.Sync)+`
 			     WHEN (i / 100) % 4 = 2 THEN `+lit(schema.Processing.Sync)+`
-			     ELSE `+lit(schema.Released.Sync)+` END::crm_sync_status,
+			     ELSE `+lit(schema.Queued.Sync)+` END::crm_sync_status,
 			CASE WHEN i % 100 <> 0 THEN `+lit(schema.Complete.Proc)+`
 			     WHEN (i / 100) % 4 = 0 THEN `+lit(schema.Waiting.Proc)+`
 			     WHEN (i / 100) % 4 = 1 THEN `+lit(schema.RetryScheduled.Proc)+`
 			     WHEN (i / 100) % 4 = 2 THEN `+lit(schema.Processing.Proc)+`
-			     ELSE `+lit(schema.Released.Proc)+` END::crm_processing_status,
+			     ELSE `+lit(schema.Queued.Proc)+` END::crm_processing_status,
 			CASE WHEN i % 100 <> 0 THEN now() END,
 			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 1 THEN 1 ELSE 0 END,
 			CASE WHEN i % 100 = 0 AND (i / 100) % 4 = 1
