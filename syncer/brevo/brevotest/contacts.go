@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -244,86 +243,4 @@ func (c *contact) merge(in upsertRequest) (added []int64) {
 	c.Upserts++
 	c.modified = time.Now()
 	return added
-}
-
-// validEmail is a plausibility check: one @, non-empty local part, a domain
-// with an inner dot, no whitespace.
-func validEmail(email string) bool {
-	local, domain, ok := strings.Cut(email, "@")
-	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
-		return false
-	}
-	if strings.ContainsAny(email, " \t\r\n") {
-		return false
-	}
-	dot := strings.IndexByte(domain, '.')
-	return dot > 0 && !strings.HasSuffix(domain, ".")
-}
-
-// validSMS reports whether attributes carry no SMS, or a plausible one: after
-// one optional leading +, 6 to 17 digits. Numbers are accepted as digits.
-func validSMS(attrs map[string]any) bool {
-	v, ok := attrs["SMS"]
-	if !ok || v == nil {
-		return true
-	}
-	var s string
-	switch v := v.(type) {
-	case string:
-		s = strings.TrimPrefix(v, "+")
-	case float64:
-		if v < 0 || v != float64(int64(v)) {
-			return false
-		}
-		s = strconv.FormatInt(int64(v), 10)
-	default:
-		return false
-	}
-	if len(s) < 6 || len(s) > 17 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// handleGetContact answers GET /v3/contacts/{identifier}: an email or a
-// numeric contact id.
-func (s *Server) handleGetContact(w http.ResponseWriter, r *http.Request) {
-	ident := r.PathValue("identifier")
-	s.mu.Lock()
-	c, ok := s.contacts[normalizeEmail(ident)]
-	if !ok {
-		if id, err := strconv.ParseInt(ident, 10, 64); err == nil {
-			c, ok = s.byID[id]
-		}
-	}
-	var out []byte
-	if ok {
-		ids := c.ListIDs
-		if ids == nil {
-			ids = []int64{}
-		}
-		out, _ = json.Marshal(map[string]any{
-			"email":            c.Email,
-			"id":               c.ID,
-			"emailBlacklisted": false,
-			"smsBlacklisted":   false,
-			"createdAt":        c.created.UTC().Format(time.RFC3339Nano),
-			"modifiedAt":       c.modified.UTC().Format(time.RFC3339Nano),
-			"attributes":       c.Attributes,
-			"listIds":          ids,
-			"statistics":       map[string]any{},
-		})
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, http.StatusNotFound, "document_not_found", "Contact does not exist")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
 }
