@@ -13,10 +13,30 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	_, _ = w.Write(b)
 }
 
-// apiError is Brevo's error body.
+// writeDuplicate answers 400 duplicate_parameter with
+// metadata.duplicate_identifiers [identifier], as Brevo's contact endpoints
+// do when an identifier (email or SMS) belongs to another contact.
+func writeDuplicate(w http.ResponseWriter, message, identifier string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	b, _ := json.Marshal(apiError{
+		Code: "duplicate_parameter", Message: message,
+		Metadata: &errorMetadata{DuplicateIdentifiers: []string{identifier}},
+	})
+	_, _ = w.Write(b)
+}
+
+// apiError is Brevo's error body; Metadata is the contactErrorModel's
+// optional addition.
 type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code     string         `json:"code"`
+	Message  string         `json:"message"`
+	Metadata *errorMetadata `json:"metadata,omitempty"`
+}
+
+// errorMetadata is the metadata of a contactErrorModel.
+type errorMetadata struct {
+	DuplicateIdentifiers []string `json:"duplicate_identifiers,omitempty"`
 }
 
 func writeUnauthorized(w http.ResponseWriter) {

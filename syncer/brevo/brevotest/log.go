@@ -19,8 +19,9 @@ type Request struct {
 	Header http.Header
 	// Body is the request body (at most 1 MiB).
 	Body []byte
-	// Email is the lower-cased, trimmed email of an upsert body; empty for
-	// other requests and unparsable bodies.
+	// Email is the lower-cased, trimmed email of an upsert body, or of a
+	// PUT's identifier when it is an email; empty for other requests and
+	// unparsable bodies.
 	Email string
 	// Status is the status answered: 0 while unanswered, or when the
 	// connection was dropped.
@@ -60,6 +61,14 @@ type Stats struct {
 	// WebhooksDropped counts webhook events given up on: the queue was full
 	// or every delivery attempt failed.
 	WebhooksDropped int
+	// UpsertsWithBlacklistFlags counts upserts whose body set
+	// emailBlacklisted or smsBlacklisted (true or false).
+	UpsertsWithBlacklistFlags int
+	// Resubscribed counts contacts whose email blocklisting was removed
+	// through the API: by a PUT that changed the email without setting
+	// emailBlacklisted (Brevo's documented side effect), or by an upsert or
+	// PUT with "emailBlacklisted": false. SetBlacklisted is not counted.
+	Resubscribed int
 }
 
 // logLocked appends r to the log and returns its index and the log's

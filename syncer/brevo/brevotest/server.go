@@ -11,15 +11,46 @@
 //     "updateEnabled": true (attributes merged, later values win; listIds
 //     unioned), 400 duplicate_parameter without it. Invalid emails and
 //     phone numbers (attributes.SMS) are 400 invalid_parameter, malformed
-//     JSON is 400 bad_request. Every answer carries the x-sib-ratelimit-*
-//     headers.
-//   - GET /v3/contacts/{email or id}, GET /v3/account,
-//     GET /v3/contacts/attributes and
+//     JSON is 400 bad_request. An attributes.SMS that another contact holds
+//     (compared without a leading + or 00) is 400 duplicate_parameter
+//     "Unable to create contact, SMS is already associated with another
+//     Contact" ("Unable to update contact, …" for an update) with
+//     metadata.duplicate_identifiers ["SMS"], as Brevo keeps SMS unique.
+//     emailBlacklisted and smsBlacklisted, when present, are applied.
+//     Every answer carries the x-sib-ratelimit-* headers.
+//   - GET /v3/contacts/{identifier} with optional
+//     ?identifierType=email_id|contact_id (without it: an email, else a
+//     numeric contact id): the contact with its real emailBlacklisted and
+//     smsBlacklisted, or 404 document_not_found.
+//   - GET /v3/contacts?limit=&offset=&modifiedSince=&sort=: {"contacts":
+//     [...], "count": N}, contacts with modifiedAt at or after modifiedSince
+//     (RFC 3339, e.g. 2026-01-02T15:04:05.000Z) sorted by modifiedAt, newest
+//     first unless sort=asc; limit 50 by default, at most 1000. Bad
+//     parameters are 400. Upserts, PUTs and list changes update
+//     modifiedAt.
+//   - PUT /v3/contacts/{identifier} (identifier as for GET) with attributes
+//     (merged; attributes.EMAIL changes the email, 400 duplicate_parameter
+//     "Unable to update contact, email is already associated with another
+//     Contact" if another contact has it), emailBlacklisted, smsBlacklisted,
+//     listIds (added) and unlinkListIds (removed): 204, or 404
+//     document_not_found. As Brevo documents, changing the email of an
+//     email-blocklisted contact without setting emailBlacklisted removes
+//     the blocklisting ([Stats.Resubscribed]).
+//   - POST /v3/contacts/lists/{listId}/contacts/add and …/remove with
+//     exactly one of {"emails": [...]} and {"ids": [...]}, at most 150
+//     (more is 400 out_of_range): 201 {"contacts": {"success": [...],
+//     "failure": [...]}}. Adding succeeds for existing contacts not yet in
+//     the list, removing for contacts in it. Every positive list id exists
+//     unless [Config.Lists] is set; other lists are 404 document_not_found.
+//   - GET /v3/account, GET /v3/contacts/attributes and
 //     POST /v3/contacts/attributes/{category}/{name}.
 //   - A missing or wrong api-key header is 401 on every route; unknown
 //     routes are 404.
 //
-// Unlike Brevo, attributes not defined in the account are kept, not dropped.
+// Unlike Brevo, attributes not defined in the account are kept, not dropped,
+// list ids given to upserts and PUTs are not checked, contacts without an
+// email cannot be created, and only the webhook events of upserts are
+// produced.
 //
 // # Control
 //
@@ -63,6 +94,9 @@ type Config struct {
 	// upsert without a token gets 429 with x-sib-ratelimit-reset set to the
 	// whole seconds (at least 1) until a token is available.
 	RateLimit float64
+	// Lists, when non-nil, are the account's only list ids for the list
+	// endpoints; nil makes every positive id a list.
+	Lists []int64
 	// WebhookURL, when set, receives Brevo-shaped webhook events after
 	// successful upserts (see [Server.SetWebhook]).
 	WebhookURL string
@@ -99,7 +133,9 @@ type Server struct {
 	changed   chan struct{} // closed and cleared on every change while someone waits
 	contacts  map[string]*contact
 	byID      map[int64]*contact
+	bySMS     map[string]*contact // by smsKey
 	nextID    int64
+	lists     map[int64]bool // nil: every positive id
 	attrs     []Attribute
 	scripts   map[string][]Fault
 	scriptAll []Fault
@@ -120,6 +156,13 @@ func NewServer(cfg Config) *Server {
 	if attrs == nil {
 		attrs = defaultAttributes()
 	}
+	var lists map[int64]bool
+	if cfg.Lists != nil {
+		lists = map[int64]bool{}
+		for _, id := range cfg.Lists {
+			lists[id] = true
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		url:       "http://" + ln.Addr().String() + "/v3",
@@ -133,6 +176,8 @@ func NewServer(cfg Config) *Server {
 		stats:     Stats{ByStatus: map[int]int{}},
 		contacts:  map[string]*contact{},
 		byID:      map[int64]*contact{},
+		bySMS:     map[string]*contact{},
+		lists:     lists,
 		attrs:     append([]Attribute(nil), attrs...),
 		scripts:   map[string][]Fault{},
 		hookURL:   cfg.WebhookURL,
