@@ -17,7 +17,8 @@ type Request struct {
 	Method, Path string
 	// Header is the request's header.
 	Header http.Header
-	// Body is the request body (at most 1 MiB).
+	// Body is the request body (at most 1 MiB; for imports, 10 MiB and one
+	// byte).
 	Body []byte
 	// Email is the lower-cased, trimmed email of an upsert body, or of a
 	// PUT's identifier when it is an email; empty for other requests and
@@ -69,6 +70,27 @@ type Stats struct {
 	// emailBlacklisted (Brevo's documented side effect), or by an upsert or
 	// PUT with "emailBlacklisted": false. SetBlacklisted is not counted.
 	Resubscribed int
+	// Imports counts imports accepted (answered 202).
+	Imports int
+	// ImportedRows counts import rows applied: a contact created, or
+	// updated (attributes, lists, blocklisting). Rejected rows are not
+	// counted.
+	ImportedRows int
+	// ImportsFinished counts imports that ended: completed, failed or
+	// cancelled.
+	ImportsFinished int
+	// OverlappingImports counts imports accepted while another one was
+	// queued or in process (Brevo warns that simultaneous imports get
+	// stuck).
+	OverlappingImports int
+	// ImportsWithBlacklistFlags counts imports accepted with emailBlacklist,
+	// smsBlacklist or emptyContactsAttributes true.
+	ImportsWithBlacklistFlags int
+	// ImportNotifications counts notifyUrl calls answered 2xx.
+	ImportNotifications int
+	// ImportNotificationsFailed counts notifyUrl calls given up on after
+	// every attempt failed (see Process.NotifyError).
+	ImportNotificationsFailed int
 }
 
 // logLocked appends r to the log and returns its index and the log's
@@ -149,9 +171,9 @@ func (s *Server) statsLocked() Stats {
 	return st
 }
 
-// Reset empties the request log and zeroes the counters, webhook counters
-// included. Contacts, attributes, faults, settings and queued webhook events
-// are kept.
+// Reset empties the request log and zeroes the counters, webhook and
+// import counters included. Contacts, attributes, processes (imports go on),
+// faults, settings and queued webhook events are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -9,8 +9,21 @@ import (
 	"time"
 )
 
-// routeUpdate is the contact update's route pattern.
-const routeUpdate = "PUT /v3/contacts/{identifier}"
+// Route patterns.
+const (
+	routeImport   = "POST /v3/contacts/import"
+	routeUpdate   = "PUT /v3/contacts/{identifier}"
+	routeReport   = "GET /reports/{id}/{file}"
+	routeNotFound = "/"
+)
+
+// maxImportBody is Brevo's cap on an import's body (fileBody or jsonBody:
+// 10 MB), and maxDrain how much more of a refused body is read so the
+// client gets its answer instead of a reset connection.
+const (
+	maxImportBody = 10 * 1024 * 1024
+	maxDrain      = 64 << 20
+)
 
 // routes are the endpoints other than the upsert, which serveHTTP takes
 // directly.
@@ -24,7 +37,11 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc(routeUpdate, s.handleUpdateContact)
 	mux.HandleFunc("POST /v3/contacts/lists/{listId}/contacts/add", s.handleListAdd)
 	mux.HandleFunc("POST /v3/contacts/lists/{listId}/contacts/remove", s.handleListRemove)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc(routeImport, s.handleImport)
+	mux.HandleFunc("GET /v3/processes", s.handleProcesses)
+	mux.HandleFunc("GET /v3/processes/{id}", s.handleProcess)
+	mux.HandleFunc(routeReport, s.handleReport)
+	mux.HandleFunc(routeNotFound, func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "document_not_found", "Route not found")
 	})
 	return mux
@@ -36,20 +53,29 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleUpsert(w, r)
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	_, pattern := s.mux.Handler(r)
+	limit := int64(maxBody)
+	if pattern == routeImport {
+		limit = maxImportBody + 1
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, limit))
+	if len(body) > maxImportBody {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	req := Request{At: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header, Body: body}
-	if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v3/contacts/") {
+	if pattern == routeUpdate {
 		req.Email = identifierEmail(strings.TrimPrefix(r.URL.Path, "/v3/contacts/"), r.URL.Query().Get("identifierType"))
 	}
 	s.mu.Lock()
 	idx, gen := s.logLocked(req)
 	s.stats.Requests++
-	ok := s.authorizedLocked(r.Header.Get("api-key"))
+	// Report downloads need no key, like signed links.
+	ok := pattern == routeNotFound || pattern == routeReport || s.authorizedLocked(r.Header.Get("api-key"))
 	s.mu.Unlock()
 
 	sw := &statusWriter{ResponseWriter: w, s: s, idx: idx, gen: gen}
-	if _, pattern := s.mux.Handler(r); pattern == "/" || ok {
+	if ok {
 		s.mux.ServeHTTP(sw, r)
 	} else {
 		writeUnauthorized(sw)

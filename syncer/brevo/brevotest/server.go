@@ -26,7 +26,7 @@
 //     [...], "count": N}, contacts with modifiedAt at or after modifiedSince
 //     (RFC 3339, e.g. 2026-01-02T15:04:05.000Z) sorted by modifiedAt, newest
 //     first unless sort=asc; limit 50 by default, at most 1000. Bad
-//     parameters are 400. Upserts, PUTs and list changes update
+//     parameters are 400. Upserts, PUTs, imports and list changes update
 //     modifiedAt.
 //   - PUT /v3/contacts/{identifier} (identifier as for GET) with attributes
 //     (merged; attributes.EMAIL changes the email, 400 duplicate_parameter
@@ -36,6 +36,29 @@
 //     document_not_found. As Brevo documents, changing the email of an
 //     email-blocklisted contact without setting emailBlacklisted removes
 //     the blocklisting ([Stats.Resubscribed]).
+//   - POST /v3/contacts/import with jsonBody (rows {"email", "attributes"}),
+//     listIds, notifyUrl, updateExistingContacts (default true),
+//     emailBlacklist, smsBlacklist, emptyContactsAttributes and
+//     disableNotification: 202 {"processId": N} (process ids count from 1).
+//     fileBody and fileUrl are 400 (only jsonBody is simulated), a body over
+//     10 MB is 400 out_of_range. Imports run in the background one at a
+//     time in arrival order, at [Config.ImportRowsPerSecond]: invalid
+//     emails, emails repeated within the import (after the first) and SMS
+//     numbers held by another contact are rejected into the process's
+//     reports; other rows create contacts, or update them like an upsert
+//     (unless updateExistingContacts is false), and join the listIds.
+//     Blank or null attribute values are skipped, or erase the attribute
+//     with emptyContactsAttributes; emailBlacklist and smsBlacklist
+//     blocklist every imported contact; disableNotification has no effect.
+//     When an import ends, its notifyUrl gets a POST with an empty body and
+//     the URL as given, as from Brevo.
+//   - GET /v3/processes/{id} and GET /v3/processes (limit 10 by default, at
+//     most 50; offset; sort): {"id", "name": "IMPORTUSER", "status", "info"}
+//     with status queued, in_process, completed, failed or cancelled, and
+//     info.import's report URLs once completed (a URL only for a report
+//     with rows). An unknown id is 404 invalid_parameter "processId is
+//     invalid". Report URLs, outside /v3 and needing no api-key, serve a
+//     CSV: a header line EMAIL, then one rejected email a line.
 //   - POST /v3/contacts/lists/{listId}/contacts/add and …/remove with
 //     exactly one of {"emails": [...]} and {"ids": [...]}, at most 150
 //     (more is 400 out_of_range): 201 {"contacts": {"success": [...],
@@ -44,11 +67,11 @@
 //     unless [Config.Lists] is set; other lists are 404 document_not_found.
 //   - GET /v3/account, GET /v3/contacts/attributes and
 //     POST /v3/contacts/attributes/{category}/{name}.
-//   - A missing or wrong api-key header is 401 on every route; unknown
-//     routes are 404.
+//   - A missing or wrong api-key header is 401 on every route but the
+//     report downloads; unknown routes are 404.
 //
 // Unlike Brevo, attributes not defined in the account are kept, not dropped,
-// list ids given to upserts and PUTs are not checked, contacts without an
+// list ids given to upserts, PUTs and imports are not checked, contacts without an
 // email cannot be created, and only the webhook events of upserts are
 // produced.
 //
@@ -57,12 +80,17 @@
 // Every request is logged ([Server.Requests]) and counted ([Server.Stats]).
 // Upserts can be rate limited ([Config.RateLimit]), slowed
 // ([Config.Latency]) or made to fail ([Server.Script], [Server.ScriptAll],
-// [Server.SetFault]); [Server.WaitUpserts] and [Server.WaitStats] block until
-// requests arrive. With [Config.WebhookURL] set, upserts produce Brevo-shaped
-// webhook events, delivered in batches by one background goroutine.
+// [Server.SetFault]); imports can be slowed ([Server.SetImportSpeed]) or
+// made to fail ([Server.FailNextImport]), and their reports broken
+// ([Server.BreakReports]). [Server.WaitUpserts], [Server.WaitStats] and
+// [Server.WaitProcess] block until something happens. With
+// [Config.WebhookURL] set, upserts produce Brevo-shaped webhook events,
+// delivered in batches by one background goroutine.
 //
 // A Server is safe for concurrent use and built for throughput: one mutex,
-// no goroutine per request besides net/http's own.
+// no goroutine per request besides net/http's own. Background goroutines
+// (webhooks; imports and their notifications while there are some) end at
+// [Server.Close].
 package brevotest
 
 import (
@@ -77,11 +105,11 @@ import (
 	"time"
 )
 
-// maxBody caps how much of a request body is read.
+// maxBody caps how much of a request body is read, except for imports.
 const maxBody = 1 << 20
 
 // Config configures a [Server]. The zero value accepts any api-key, answers
-// at once and never rate limits.
+// at once, never rate limits and imports 20,000 rows a second.
 type Config struct {
 	// APIKey is the accepted api-key header. Empty: any non-empty key is
 	// accepted (the header must still be present).
@@ -94,6 +122,9 @@ type Config struct {
 	// upsert without a token gets 429 with x-sib-ratelimit-reset set to the
 	// whole seconds (at least 1) until a token is available.
 	RateLimit float64
+	// ImportRowsPerSecond is how fast imports are processed; 0 is 20,000
+	// rows a second.
+	ImportRowsPerSecond float64
 	// Lists, when non-nil, are the account's only list ids for the list
 	// endpoints; nil makes every positive id a list.
 	Lists []int64
@@ -115,15 +146,17 @@ type Config struct {
 // Server is a running Brevo simulator.
 type Server struct {
 	srv    *http.Server
-	url    string
+	url    string // the API root, ending in /v3
+	base   string // scheme and host, for report URLs
 	mux    *http.ServeMux
 	noLog  bool
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the webhook sender
+	wg     sync.WaitGroup // background goroutines
 	queue  chan webhookEvent
 
 	mu        sync.Mutex
+	closed    bool // set by Close: start no more goroutines
 	apiKey    string
 	latency   time.Duration
 	bucket    bucket
@@ -143,6 +176,7 @@ type Server struct {
 	onUpsert  func(Request)
 	hookURL   string
 	hookToken string
+	imports   importer
 }
 
 // NewServer starts a simulator on 127.0.0.1 on a free port. Close stops it.
@@ -166,6 +200,7 @@ func NewServer(cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		url:       "http://" + ln.Addr().String() + "/v3",
+		base:      "http://" + ln.Addr().String(),
 		noLog:     cfg.NoRequestLog,
 		ctx:       ctx,
 		cancel:    cancel,
@@ -182,6 +217,7 @@ func NewServer(cfg Config) *Server {
 		scripts:   map[string][]Fault{},
 		hookURL:   cfg.WebhookURL,
 		hookToken: cfg.WebhookToken,
+		imports:   newImporter(cfg.ImportRowsPerSecond),
 	}
 	s.mux = s.routes()
 	s.srv = &http.Server{
@@ -209,11 +245,29 @@ func (s *Server) URL() string { return s.url }
 
 // Close stops the server: it closes the listener and all connections,
 // releases upserts waiting out a latency, and stops the webhook sender
-// (undelivered events are lost). It is safe to call more than once.
+// (undelivered events are lost), the import processing (imports stay as
+// they are) and import notifications. It is safe to call more than once.
 func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	_ = s.srv.Close()
 	s.wg.Wait()
+}
+
+// goLocked runs fn on a background goroutine that Close waits for, unless
+// the server is closing; it reports whether fn was started.
+func (s *Server) goLocked(fn func()) bool {
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 // SetAPIKey changes the accepted api-key at runtime (empty: any key), e.g.
