@@ -103,6 +103,7 @@ func (s *Server) handleUpsert(w http.ResponseWriter, r *http.Request) {
 	idx, gen := s.logLocked(req)
 	s.stats.Requests++
 	s.stats.Upserts++
+	s.countRouteLocked(routeUpsert)
 	if in.EmailBlacklisted != nil || in.SMSBlacklisted != nil {
 		s.stats.UpsertsWithBlacklistFlags++
 	}

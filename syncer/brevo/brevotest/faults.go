@@ -7,8 +7,8 @@ import (
 )
 
 // Fault makes one upsert misbehave. Faults apply only to POST /v3/contacts,
-// after the key check and the rate limit; use SetAPIKey to make every route
-// answer 401. A faulted upsert does not change any contact.
+// after the key check and the rate limit; use SetAPIKey to make every API
+// route answer 401. A faulted upsert does not change any contact.
 type Fault struct {
 	// Status is answered with a Brevo-style JSON error body (or Body).
 	// A 2xx Status with a Body simulates a malformed success, e.g.

@@ -375,6 +375,9 @@ func TestReports(t *testing.T) {
 			t.Errorf("GET %s = %d, want 404", other, status)
 		}
 	}
+	if n := s.Stats().ByRoute["GET /reports/{id}/{file}"]; n != 7 {
+		t.Errorf("ByRoute[reports] = %d, want 7", n)
+	}
 	var statuses []int
 	for _, r := range s.Requests() {
 		if strings.HasPrefix(r.Path, "/reports/") {

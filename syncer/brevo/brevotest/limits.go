@@ -25,6 +25,16 @@ func newBucket(rate float64, now time.Time) bucket {
 	return bucket{rate: rate, burst: burst, tokens: burst, last: now}
 }
 
+// newHourlyBucket is a bucket of perHour requests an hour, all of them
+// available at once.
+func newHourlyBucket(perHour int, now time.Time) bucket {
+	if perHour <= 0 {
+		return bucket{}
+	}
+	n := float64(perHour)
+	return bucket{rate: n / 3600, burst: n, tokens: n, last: now}
+}
+
 // rateHeaders are the x-sib-ratelimit-* values of one answer.
 type rateHeaders struct {
 	limit, remaining, reset int

@@ -51,7 +51,8 @@ type Stats struct {
 	Answered int
 	// Created and Updated count upserts answered 201 and 204.
 	Created, Updated int
-	// RateLimited counts upserts refused by the rate limit (not 429 faults).
+	// RateLimited counts requests refused by a rate limit, the /v3/contacts
+	// one or the /v3/processes one (not 429 faults).
 	RateLimited int
 	// Faulted counts upserts answered by a Fault with a Status or Drop.
 	Faulted int
@@ -62,6 +63,15 @@ type Stats struct {
 	// WebhooksDropped counts webhook events given up on: the queue was full
 	// or every delivery attempt failed.
 	WebhooksDropped int
+	// ByRoute counts requests by route pattern, as received (refused ones
+	// included), e.g. "POST /v3/contacts", "PUT /v3/contacts/{identifier}",
+	// "POST /v3/contacts/import", "GET /v3/processes/{id}",
+	// "GET /reports/{id}/{file}". Unknown routes are not counted. Nil until
+	// a request is counted.
+	ByRoute map[string]int
+	// ProcessRequests counts requests to GET /v3/processes and
+	// GET /v3/processes/{id}, refused ones included.
+	ProcessRequests int
 	// UpsertsWithBlacklistFlags counts upserts whose body set
 	// emailBlacklisted or smsBlacklisted (true or false).
 	UpsertsWithBlacklistFlags int
@@ -120,6 +130,14 @@ func (s *Server) answeredLocked(idx, gen, status int) {
 	s.broadcastLocked()
 }
 
+// countRouteLocked counts a request to the route pattern.
+func (s *Server) countRouteLocked(pattern string) {
+	if s.stats.ByRoute == nil {
+		s.stats.ByRoute = map[string]int{}
+	}
+	s.stats.ByRoute[pattern]++
+}
+
 // broadcastLocked wakes everyone in WaitStats.
 func (s *Server) broadcastLocked() {
 	if s.changed != nil {
@@ -168,6 +186,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) statsLocked() Stats {
 	st := s.stats
 	st.ByStatus = maps.Clone(s.stats.ByStatus)
+	st.ByRoute = maps.Clone(s.stats.ByRoute)
 	return st
 }
 

@@ -17,7 +17,6 @@
 //     Contact" ("Unable to update contact, …" for an update) with
 //     metadata.duplicate_identifiers ["SMS"], as Brevo keeps SMS unique.
 //     emailBlacklisted and smsBlacklisted, when present, are applied.
-//     Every answer carries the x-sib-ratelimit-* headers.
 //   - GET /v3/contacts/{identifier} with optional
 //     ?identifierType=email_id|contact_id (without it: an email, else a
 //     numeric contact id): the contact with its real emailBlacklisted and
@@ -70,22 +69,28 @@
 //   - A missing or wrong api-key header is 401 on every route but the
 //     report downloads; unknown routes are 404.
 //
+// Rate limits, as Brevo's: every endpoint under /v3/contacts shares one
+// per-second limit ([Config.RateLimit]) and always answers with the
+// x-sib-ratelimit-limit, -remaining and -reset headers; GET /v3/processes
+// and GET /v3/processes/{id} share an hourly one ([Config.ProcessesPerHour]).
+// A request over a limit is 429 too_many_requests with x-sib-ratelimit-reset
+// the whole seconds until it would be admitted.
+//
 // Unlike Brevo, attributes not defined in the account are kept, not dropped,
-// list ids given to upserts, PUTs and imports are not checked, contacts without an
-// email cannot be created, and only the webhook events of upserts are
-// produced.
+// list ids given to upserts, PUTs and imports are not checked, contacts
+// without an email cannot be created, and only the webhook events of
+// upserts are produced.
 //
 // # Control
 //
 // Every request is logged ([Server.Requests]) and counted ([Server.Stats]).
-// Upserts can be rate limited ([Config.RateLimit]), slowed
-// ([Config.Latency]) or made to fail ([Server.Script], [Server.ScriptAll],
-// [Server.SetFault]); imports can be slowed ([Server.SetImportSpeed]) or
-// made to fail ([Server.FailNextImport]), and their reports broken
-// ([Server.BreakReports]). [Server.WaitUpserts], [Server.WaitStats] and
-// [Server.WaitProcess] block until something happens. With
-// [Config.WebhookURL] set, upserts produce Brevo-shaped webhook events,
-// delivered in batches by one background goroutine.
+// Upserts can be slowed ([Config.Latency]) or made to fail ([Server.Script],
+// [Server.ScriptAll], [Server.SetFault]); imports can be slowed
+// ([Server.SetImportSpeed]) or made to fail ([Server.FailNextImport]), and
+// their reports broken ([Server.BreakReports]). [Server.WaitUpserts],
+// [Server.WaitStats] and [Server.WaitProcess] block until something
+// happens. With [Config.WebhookURL] set, upserts produce Brevo-shaped
+// webhook events, delivered in batches by one background goroutine.
 //
 // A Server is safe for concurrent use and built for throughput: one mutex,
 // no goroutine per request besides net/http's own. Background goroutines
@@ -117,11 +122,19 @@ type Config struct {
 	// Latency is added before answering each upsert that passes the key
 	// check and the rate limit.
 	Latency time.Duration
-	// RateLimit is upserts per second across all callers; 0 turns rate
-	// limiting off. The token bucket's burst is max(1, RateLimit); an
-	// upsert without a token gets 429 with x-sib-ratelimit-reset set to the
-	// whole seconds (at least 1) until a token is available.
+	// RateLimit is requests per second across all callers to the endpoints
+	// under /v3/contacts (upserts, contact reads and updates, imports,
+	// lists, attributes); 0 turns rate limiting off. The token bucket's
+	// burst is max(1, RateLimit); a request without a token gets 429 with
+	// x-sib-ratelimit-reset set to the whole seconds (at least 1) until a
+	// token is available.
 	RateLimit float64
+	// ProcessesPerHour is requests an hour to GET /v3/processes and
+	// GET /v3/processes/{id} (Brevo's "all other endpoints" limit, 100 on
+	// general plans); 0 turns it off. The bucket holds ProcessesPerHour
+	// tokens and refills continuously; a request without a token gets 429
+	// with x-sib-ratelimit-reset the whole seconds until the next token.
+	ProcessesPerHour int
 	// ImportRowsPerSecond is how fast imports are processed; 0 is 20,000
 	// rows a second.
 	ImportRowsPerSecond float64
@@ -149,34 +162,36 @@ type Server struct {
 	url    string // the API root, ending in /v3
 	base   string // scheme and host, for report URLs
 	mux    *http.ServeMux
+	class  map[string]routeClass // by route pattern
 	noLog  bool
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background goroutines
 	queue  chan webhookEvent
 
-	mu        sync.Mutex
-	closed    bool // set by Close: start no more goroutines
-	apiKey    string
-	latency   time.Duration
-	bucket    bucket
-	log       []Request
-	logGen    int // incremented by Reset, so late answers don't touch a new log
-	stats     Stats
-	changed   chan struct{} // closed and cleared on every change while someone waits
-	contacts  map[string]*contact
-	byID      map[int64]*contact
-	bySMS     map[string]*contact // by smsKey
-	nextID    int64
-	lists     map[int64]bool // nil: every positive id
-	attrs     []Attribute
-	scripts   map[string][]Fault
-	scriptAll []Fault
-	fault     *Fault
-	onUpsert  func(Request)
-	hookURL   string
-	hookToken string
-	imports   importer
+	mu         sync.Mutex
+	closed     bool // set by Close: start no more goroutines
+	apiKey     string
+	latency    time.Duration
+	bucket     bucket // the /v3/contacts limit
+	procBucket bucket // the /v3/processes limit
+	log        []Request
+	logGen     int // incremented by Reset, so late answers don't touch a new log
+	stats      Stats
+	changed    chan struct{} // closed and cleared on every change while someone waits
+	contacts   map[string]*contact
+	byID       map[int64]*contact
+	bySMS      map[string]*contact // by smsKey
+	nextID     int64
+	lists      map[int64]bool // nil: every positive id
+	attrs      []Attribute
+	scripts    map[string][]Fault
+	scriptAll  []Fault
+	fault      *Fault
+	onUpsert   func(Request)
+	hookURL    string
+	hookToken  string
+	imports    importer
 }
 
 // NewServer starts a simulator on 127.0.0.1 on a free port. Close stops it.
@@ -198,28 +213,30 @@ func NewServer(cfg Config) *Server {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	now := time.Now()
 	s := &Server{
-		url:       "http://" + ln.Addr().String() + "/v3",
-		base:      "http://" + ln.Addr().String(),
-		noLog:     cfg.NoRequestLog,
-		ctx:       ctx,
-		cancel:    cancel,
-		queue:     make(chan webhookEvent, webhookQueueSize),
-		apiKey:    cfg.APIKey,
-		latency:   cfg.Latency,
-		bucket:    newBucket(cfg.RateLimit, time.Now()),
-		stats:     Stats{ByStatus: map[int]int{}},
-		contacts:  map[string]*contact{},
-		byID:      map[int64]*contact{},
-		bySMS:     map[string]*contact{},
-		lists:     lists,
-		attrs:     append([]Attribute(nil), attrs...),
-		scripts:   map[string][]Fault{},
-		hookURL:   cfg.WebhookURL,
-		hookToken: cfg.WebhookToken,
-		imports:   newImporter(cfg.ImportRowsPerSecond),
+		url:        "http://" + ln.Addr().String() + "/v3",
+		base:       "http://" + ln.Addr().String(),
+		noLog:      cfg.NoRequestLog,
+		ctx:        ctx,
+		cancel:     cancel,
+		queue:      make(chan webhookEvent, webhookQueueSize),
+		apiKey:     cfg.APIKey,
+		latency:    cfg.Latency,
+		bucket:     newBucket(cfg.RateLimit, now),
+		procBucket: newHourlyBucket(cfg.ProcessesPerHour, now),
+		stats:      Stats{ByStatus: map[int]int{}},
+		contacts:   map[string]*contact{},
+		byID:       map[int64]*contact{},
+		bySMS:      map[string]*contact{},
+		lists:      lists,
+		attrs:      append([]Attribute(nil), attrs...),
+		scripts:    map[string][]Fault{},
+		hookURL:    cfg.WebhookURL,
+		hookToken:  cfg.WebhookToken,
+		imports:    newImporter(cfg.ImportRowsPerSecond),
 	}
-	s.mux = s.routes()
+	s.mux, s.class = s.routes()
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -289,6 +306,14 @@ func (s *Server) SetLatency(d time.Duration) {
 func (s *Server) SetRateLimit(perSecond float64) {
 	s.mu.Lock()
 	s.bucket = newBucket(perSecond, time.Now())
+	s.mu.Unlock()
+}
+
+// SetProcessesPerHour changes Config.ProcessesPerHour; the bucket starts
+// full.
+func (s *Server) SetProcessesPerHour(n int) {
+	s.mu.Lock()
+	s.procBucket = newHourlyBucket(n, time.Now())
 	s.mu.Unlock()
 }
 

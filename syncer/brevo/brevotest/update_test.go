@@ -234,4 +234,7 @@ func TestUpdateLogged(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Requests mismatch (-want +got):\n%s", diff)
 	}
+	if n := s.Stats().ByRoute["PUT /v3/contacts/{identifier}"]; n != 3 {
+		t.Errorf("ByRoute[PUT] = %d, want 3", n)
+	}
 }
