@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -23,6 +22,9 @@ type Contact struct {
 	Attributes map[string]any
 	// ListIDs are the lists the contact is in, in the order added.
 	ListIDs []int64
+	// EmailBlacklisted and SMSBlacklisted are the contact's blocklisting
+	// for email and for SMS.
+	EmailBlacklisted, SMSBlacklisted bool
 	// Upserts counts the successful upserts of the contact (201 or 204).
 	Upserts int
 }
@@ -63,12 +65,28 @@ func (s *Server) Contacts() []Contact {
 	return out
 }
 
+// SetBlacklisted sets or clears the email blocklisting of the contact with
+// email (compared lower-cased and trimmed), as an unsubscription in Brevo
+// would, and bumps its modifiedAt. It reports whether the contact exists.
+func (s *Server) SetBlacklisted(email string, on bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contacts[normalizeEmail(email)]
+	if ok {
+		c.EmailBlacklisted = on
+		c.modified = time.Now()
+	}
+	return ok
+}
+
 // upsertRequest is the POST /v3/contacts body.
 type upsertRequest struct {
-	Email         string         `json:"email"`
-	Attributes    map[string]any `json:"attributes"`
-	ListIDs       []int64        `json:"listIds"`
-	UpdateEnabled bool           `json:"updateEnabled"`
+	Email            string         `json:"email"`
+	Attributes       map[string]any `json:"attributes"`
+	ListIDs          []int64        `json:"listIds"`
+	UpdateEnabled    bool           `json:"updateEnabled"`
+	EmailBlacklisted *bool          `json:"emailBlacklisted"`
+	SMSBlacklisted   *bool          `json:"smsBlacklisted"`
 }
 
 // handleUpsert answers POST /v3/contacts: key check, rate limit, fault,
@@ -85,6 +103,10 @@ func (s *Server) handleUpsert(w http.ResponseWriter, r *http.Request) {
 	idx, gen := s.logLocked(req)
 	s.stats.Requests++
 	s.stats.Upserts++
+	s.countRouteLocked(routeUpsert)
+	if in.EmailBlacklisted != nil || in.SMSBlacklisted != nil {
+		s.stats.UpsertsWithBlacklistFlags++
+	}
 	var (
 		rl       rateHeaders
 		fault    Fault
@@ -187,16 +209,25 @@ func (s *Server) upsert(w http.ResponseWriter, in upsertRequest, badJSON bool, e
 		code, msg = "invalid_parameter", "Invalid phone number"
 	}
 
-	var id int64
+	var (
+		id     int64
+		dupSMS bool
+	)
 	s.mu.Lock()
 	if code == "" {
 		c, exists := s.contacts[email]
+		owner := s.smsOwnerLocked(in.Attributes)
 		switch {
 		case exists && !in.UpdateEnabled:
 			code, msg = "duplicate_parameter", "Contact already exist"
+		case owner != nil && owner != c:
+			dupSMS, msg = true, "Unable to create contact, SMS is already associated with another Contact"
+			if exists {
+				msg = "Unable to update contact, SMS is already associated with another Contact"
+			}
 		case exists:
 			status = http.StatusNoContent
-			added := c.merge(in)
+			added := s.mergeLocked(c, in)
 			s.stats.Updated++
 			s.enqueueLocked(webhookEvent{kind: "contact_updated", email: email, attrs: in.Attributes})
 			if len(added) > 0 {
@@ -204,12 +235,9 @@ func (s *Server) upsert(w http.ResponseWriter, in upsertRequest, badJSON bool, e
 			}
 		default:
 			status = http.StatusCreated
-			s.nextID++
-			id = s.nextID
-			c = &contact{Contact: Contact{ID: id, Email: email, Attributes: map[string]any{}}, created: time.Now()}
-			c.merge(in)
-			s.contacts[email] = c
-			s.byID[id] = c
+			c = s.newContactLocked(email)
+			id = c.ID
+			s.mergeLocked(c, in)
 			s.stats.Created++
 			if len(c.ListIDs) > 0 {
 				s.enqueueLocked(webhookEvent{kind: "list_addition", email: email, lists: slices.Clone(c.ListIDs)})
@@ -228,102 +256,54 @@ func (s *Server) upsert(w http.ResponseWriter, in upsertRequest, badJSON bool, e
 	case http.StatusNoContent:
 		w.WriteHeader(status)
 	default:
+		if dupSMS {
+			writeDuplicate(w, msg, "SMS")
+			return
+		}
 		writeError(w, status, code, msg)
 	}
 }
 
-// merge applies an upsert to c and returns the list ids newly added.
-func (c *contact) merge(in upsertRequest) (added []int64) {
-	maps.Copy(c.Attributes, in.Attributes)
-	for _, l := range in.ListIDs {
-		if !slices.Contains(c.ListIDs, l) {
-			c.ListIDs = append(c.ListIDs, l)
-			added = append(added, l)
-		}
+// newContactLocked creates and stores a contact with email and the next id.
+func (s *Server) newContactLocked(email string) *contact {
+	s.nextID++
+	now := time.Now()
+	c := &contact{
+		Contact: Contact{ID: s.nextID, Email: email, Attributes: map[string]any{}},
+		created: now, modified: now,
 	}
+	s.contacts[email] = c
+	s.byID[c.ID] = c
+	return c
+}
+
+// mergeLocked applies an upsert to c and returns the list ids newly added.
+func (s *Server) mergeLocked(c *contact, in upsertRequest) (added []int64) {
+	s.setAttrsLocked(c, in.Attributes)
+	added = c.addLists(in.ListIDs)
+	s.setBlacklistLocked(c, in.EmailBlacklisted, in.SMSBlacklisted)
 	c.Upserts++
 	c.modified = time.Now()
 	return added
 }
 
-// validEmail is a plausibility check: one @, non-empty local part, a domain
-// with an inner dot, no whitespace.
-func validEmail(email string) bool {
-	local, domain, ok := strings.Cut(email, "@")
-	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
-		return false
+// addLists adds c to lists and returns the ones it was not in yet.
+func (c *contact) addLists(lists []int64) (added []int64) {
+	for _, l := range lists {
+		if !slices.Contains(c.ListIDs, l) {
+			c.ListIDs = append(c.ListIDs, l)
+			added = append(added, l)
+		}
 	}
-	if strings.ContainsAny(email, " \t\r\n") {
-		return false
-	}
-	dot := strings.IndexByte(domain, '.')
-	return dot > 0 && !strings.HasSuffix(domain, ".")
+	return added
 }
 
-// validSMS reports whether attributes carry no SMS, or a plausible one: after
-// one optional leading +, 6 to 17 digits. Numbers are accepted as digits.
-func validSMS(attrs map[string]any) bool {
-	v, ok := attrs["SMS"]
-	if !ok || v == nil {
-		return true
+// removeLists takes c out of lists; it reports whether c was in any.
+func (c *contact) removeLists(lists []int64) bool {
+	n := len(c.ListIDs)
+	c.ListIDs = slices.DeleteFunc(c.ListIDs, func(l int64) bool { return slices.Contains(lists, l) })
+	if len(c.ListIDs) == 0 {
+		c.ListIDs = nil
 	}
-	var s string
-	switch v := v.(type) {
-	case string:
-		s = strings.TrimPrefix(v, "+")
-	case float64:
-		if v < 0 || v != float64(int64(v)) {
-			return false
-		}
-		s = strconv.FormatInt(int64(v), 10)
-	default:
-		return false
-	}
-	if len(s) < 6 || len(s) > 17 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// handleGetContact answers GET /v3/contacts/{identifier}: an email or a
-// numeric contact id.
-func (s *Server) handleGetContact(w http.ResponseWriter, r *http.Request) {
-	ident := r.PathValue("identifier")
-	s.mu.Lock()
-	c, ok := s.contacts[normalizeEmail(ident)]
-	if !ok {
-		if id, err := strconv.ParseInt(ident, 10, 64); err == nil {
-			c, ok = s.byID[id]
-		}
-	}
-	var out []byte
-	if ok {
-		ids := c.ListIDs
-		if ids == nil {
-			ids = []int64{}
-		}
-		out, _ = json.Marshal(map[string]any{
-			"email":            c.Email,
-			"id":               c.ID,
-			"emailBlacklisted": false,
-			"smsBlacklisted":   false,
-			"createdAt":        c.created.UTC().Format(time.RFC3339Nano),
-			"modifiedAt":       c.modified.UTC().Format(time.RFC3339Nano),
-			"attributes":       c.Attributes,
-			"listIds":          ids,
-			"statistics":       map[string]any{},
-		})
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, http.StatusNotFound, "document_not_found", "Contact does not exist")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+	return len(c.ListIDs) < n
 }

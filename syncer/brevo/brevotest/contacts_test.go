@@ -84,7 +84,7 @@ func TestUpsertValidation(t *testing.T) {
 		{`{"email":"ok1@example.com","attributes":{"SMS":"+33612345678"}}`, ""},
 		{`{"email":"ok2@example.com","attributes":{"SMS":"123456"}}`, ""},
 		{`{"email":"ok3@example.com","attributes":{"SMS":"12345678901234567"}}`, ""},
-		{`{"email":"ok4@example.com","attributes":{"SMS":33612345678}}`, ""},
+		{`{"email":"ok4@example.com","attributes":{"SMS":33612345679}}`, ""}, // not ok1's number: SMS is unique
 		{`{"email":"ok5@example.com","attributes":{"SMS":null}}`, ""},
 		{`{"email":"first.last+tag@mail.example.co.uk"}`, ""},
 	}

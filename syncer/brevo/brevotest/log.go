@@ -17,10 +17,12 @@ type Request struct {
 	Method, Path string
 	// Header is the request's header.
 	Header http.Header
-	// Body is the request body (at most 1 MiB).
+	// Body is the request body (at most 1 MiB; for imports, 10 MiB and one
+	// byte).
 	Body []byte
-	// Email is the lower-cased, trimmed email of an upsert body; empty for
-	// other requests and unparsable bodies.
+	// Email is the lower-cased, trimmed email of an upsert body, or of a
+	// PUT's identifier when it is an email; empty for other requests and
+	// unparsable bodies.
 	Email string
 	// Status is the status answered: 0 while unanswered, or when the
 	// connection was dropped.
@@ -49,7 +51,8 @@ type Stats struct {
 	Answered int
 	// Created and Updated count upserts answered 201 and 204.
 	Created, Updated int
-	// RateLimited counts upserts refused by the rate limit (not 429 faults).
+	// RateLimited counts requests refused by a rate limit, the /v3/contacts
+	// one or the /v3/processes one (not 429 faults).
 	RateLimited int
 	// Faulted counts upserts answered by a Fault with a Status or Drop.
 	Faulted int
@@ -60,6 +63,44 @@ type Stats struct {
 	// WebhooksDropped counts webhook events given up on: the queue was full
 	// or every delivery attempt failed.
 	WebhooksDropped int
+	// ByRoute counts requests by route pattern, as received (refused ones
+	// included), e.g. "POST /v3/contacts", "PUT /v3/contacts/{identifier}",
+	// "POST /v3/contacts/import", "GET /v3/processes/{id}",
+	// "GET /reports/{id}/{file}". Unknown routes are not counted. Nil until
+	// a request is counted.
+	ByRoute map[string]int
+	// ProcessRequests counts requests to GET /v3/processes and
+	// GET /v3/processes/{id}, refused ones included.
+	ProcessRequests int
+	// UpsertsWithBlacklistFlags counts upserts whose body set
+	// emailBlacklisted or smsBlacklisted (true or false).
+	UpsertsWithBlacklistFlags int
+	// Resubscribed counts contacts whose email blocklisting was removed
+	// through the API: by a PUT that changed the email without setting
+	// emailBlacklisted (Brevo's documented side effect), or by an upsert or
+	// PUT with "emailBlacklisted": false. SetBlacklisted is not counted.
+	Resubscribed int
+	// Imports counts imports accepted (answered 202).
+	Imports int
+	// ImportedRows counts import rows applied: a contact created, or
+	// updated (attributes, lists, blocklisting). Rejected rows are not
+	// counted.
+	ImportedRows int
+	// ImportsFinished counts imports that ended: completed, failed or
+	// cancelled.
+	ImportsFinished int
+	// OverlappingImports counts imports accepted while another one was
+	// queued or in process (Brevo warns that simultaneous imports get
+	// stuck).
+	OverlappingImports int
+	// ImportsWithBlacklistFlags counts imports accepted with emailBlacklist,
+	// smsBlacklist or emptyContactsAttributes true.
+	ImportsWithBlacklistFlags int
+	// ImportNotifications counts notifyUrl calls answered 2xx.
+	ImportNotifications int
+	// ImportNotificationsFailed counts notifyUrl calls given up on after
+	// every attempt failed (see Process.NotifyError).
+	ImportNotificationsFailed int
 }
 
 // logLocked appends r to the log and returns its index and the log's
@@ -87,6 +128,14 @@ func (s *Server) answeredLocked(idx, gen, status int) {
 	s.stats.Answered++
 	s.stats.ByStatus[status]++
 	s.broadcastLocked()
+}
+
+// countRouteLocked counts a request to the route pattern.
+func (s *Server) countRouteLocked(pattern string) {
+	if s.stats.ByRoute == nil {
+		s.stats.ByRoute = map[string]int{}
+	}
+	s.stats.ByRoute[pattern]++
 }
 
 // broadcastLocked wakes everyone in WaitStats.
@@ -137,12 +186,13 @@ func (s *Server) Stats() Stats {
 func (s *Server) statsLocked() Stats {
 	st := s.stats
 	st.ByStatus = maps.Clone(s.stats.ByStatus)
+	st.ByRoute = maps.Clone(s.stats.ByRoute)
 	return st
 }
 
-// Reset empties the request log and zeroes the counters, webhook counters
-// included. Contacts, attributes, faults, settings and queued webhook events
-// are kept.
+// Reset empties the request log and zeroes the counters, webhook and
+// import counters included. Contacts, attributes, processes (imports go on),
+// faults, settings and queued webhook events are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -11,33 +11,95 @@
 //     "updateEnabled": true (attributes merged, later values win; listIds
 //     unioned), 400 duplicate_parameter without it. Invalid emails and
 //     phone numbers (attributes.SMS) are 400 invalid_parameter, malformed
-//     JSON is 400 bad_request. Every answer carries the x-sib-ratelimit-*
-//     headers.
-//   - GET /v3/contacts/{email or id}, GET /v3/account,
-//     GET /v3/contacts/attributes and
+//     JSON is 400 bad_request. An attributes.SMS that another contact holds
+//     (compared without a leading + or 00) is 400 duplicate_parameter
+//     "Unable to create contact, SMS is already associated with another
+//     Contact" ("Unable to update contact, …" for an update) with
+//     metadata.duplicate_identifiers ["SMS"], as Brevo keeps SMS unique.
+//     emailBlacklisted and smsBlacklisted, when present, are applied.
+//   - GET /v3/contacts/{identifier} with optional
+//     ?identifierType=email_id|contact_id (without it: an email, else a
+//     numeric contact id): the contact with its real emailBlacklisted and
+//     smsBlacklisted, or 404 document_not_found.
+//   - GET /v3/contacts?limit=&offset=&modifiedSince=&sort=: {"contacts":
+//     [...], "count": N}, contacts with modifiedAt at or after modifiedSince
+//     (RFC 3339, e.g. 2026-01-02T15:04:05.000Z) sorted by modifiedAt, newest
+//     first unless sort=asc; limit 50 by default, at most 1000. Bad
+//     parameters are 400. Upserts, PUTs, imports and list changes update
+//     modifiedAt.
+//   - PUT /v3/contacts/{identifier} (identifier as for GET) with attributes
+//     (merged; attributes.EMAIL changes the email, 400 duplicate_parameter
+//     "Unable to update contact, email is already associated with another
+//     Contact" if another contact has it), emailBlacklisted, smsBlacklisted,
+//     listIds (added) and unlinkListIds (removed): 204, or 404
+//     document_not_found. As Brevo documents, changing the email of an
+//     email-blocklisted contact without setting emailBlacklisted removes
+//     the blocklisting ([Stats.Resubscribed]).
+//   - POST /v3/contacts/import with jsonBody (rows {"email", "attributes"}),
+//     listIds, notifyUrl, updateExistingContacts (default true),
+//     emailBlacklist, smsBlacklist, emptyContactsAttributes and
+//     disableNotification: 202 {"processId": N} (process ids count from 1).
+//     fileBody and fileUrl are 400 (only jsonBody is simulated), a body over
+//     10 MB is 400 out_of_range. Imports run in the background one at a
+//     time in arrival order, at [Config.ImportRowsPerSecond]: invalid
+//     emails, emails repeated within the import (after the first) and SMS
+//     numbers held by another contact are rejected into the process's
+//     reports; other rows create contacts, or update them like an upsert
+//     (unless updateExistingContacts is false), and join the listIds.
+//     Blank or null attribute values are skipped, or erase the attribute
+//     with emptyContactsAttributes; emailBlacklist and smsBlacklist
+//     blocklist every imported contact; disableNotification has no effect.
+//     When an import ends, its notifyUrl gets a POST with an empty body and
+//     the URL as given, as from Brevo.
+//   - GET /v3/processes/{id} and GET /v3/processes (limit 10 by default, at
+//     most 50; offset; sort): {"id", "name": "IMPORTUSER", "status", "info"}
+//     with status queued, in_process, completed, failed or cancelled, and
+//     info.import's report URLs once completed (a URL only for a report
+//     with rows). An unknown id is 404 invalid_parameter "processId is
+//     invalid". Report URLs, outside /v3 and needing no api-key, serve a
+//     CSV: a header line EMAIL, then one rejected email a line.
+//   - POST /v3/contacts/lists/{listId}/contacts/add and …/remove with
+//     exactly one of {"emails": [...]} and {"ids": [...]}, at most 150
+//     (more is 400 out_of_range): 201 {"contacts": {"success": [...],
+//     "failure": [...]}}. Adding succeeds for existing contacts not yet in
+//     the list, removing for contacts in it. Every positive list id exists
+//     unless [Config.Lists] is set; other lists are 404 document_not_found.
+//   - GET /v3/account, GET /v3/contacts/attributes and
 //     POST /v3/contacts/attributes/{category}/{name}.
-//   - A missing or wrong api-key header is 401 on every route; unknown
-//     routes are 404.
+//   - A missing or wrong api-key header is 401 on every route but the
+//     report downloads; unknown routes are 404.
 //
-// Unlike Brevo, attributes not defined in the account are kept, not dropped.
+// Rate limits, as Brevo's: every endpoint under /v3/contacts shares one
+// per-second limit ([Config.RateLimit]) and always answers with the
+// x-sib-ratelimit-limit, -remaining and -reset headers; GET /v3/processes
+// and GET /v3/processes/{id} share an hourly one ([Config.ProcessesPerHour]).
+// A request over a limit is 429 too_many_requests with x-sib-ratelimit-reset
+// the whole seconds until it would be admitted.
+//
+// Unlike Brevo, attributes not defined in the account are kept, not dropped,
+// list ids given to upserts, PUTs and imports are not checked, contacts
+// without an email cannot be created, and only the webhook events of
+// upserts are produced.
 //
 // # Control
 //
 // Every request is logged ([Server.Requests]) and counted ([Server.Stats]).
-// Upserts can be rate limited ([Config.RateLimit]), slowed
-// ([Config.Latency]) or made to fail ([Server.Script], [Server.ScriptAll],
-// [Server.SetFault]); [Server.WaitUpserts] and [Server.WaitStats] block until
-// requests arrive. With [Config.WebhookURL] set, upserts produce Brevo-shaped
+// Upserts can be slowed ([Config.Latency]) or made to fail ([Server.Script],
+// [Server.ScriptAll], [Server.SetFault]); imports can be slowed
+// ([Server.SetImportSpeed]) or made to fail ([Server.FailNextImport]), and
+// their reports broken ([Server.BreakReports]). [Server.WaitUpserts],
+// [Server.WaitStats] and [Server.WaitProcess] block until something
+// happens. With [Config.WebhookURL] set, upserts produce Brevo-shaped
 // webhook events, delivered in batches by one background goroutine.
 //
 // A Server is safe for concurrent use and built for throughput: one mutex,
-// no goroutine per request besides net/http's own.
+// no goroutine per request besides net/http's own. Background goroutines
+// (webhooks; imports and their notifications while there are some) end at
+// [Server.Close].
 package brevotest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -48,11 +110,11 @@ import (
 	"time"
 )
 
-// maxBody caps how much of a request body is read.
+// maxBody caps how much of a request body is read, except for imports.
 const maxBody = 1 << 20
 
 // Config configures a [Server]. The zero value accepts any api-key, answers
-// at once and never rate limits.
+// at once, never rate limits and imports 20,000 rows a second.
 type Config struct {
 	// APIKey is the accepted api-key header. Empty: any non-empty key is
 	// accepted (the header must still be present).
@@ -60,11 +122,25 @@ type Config struct {
 	// Latency is added before answering each upsert that passes the key
 	// check and the rate limit.
 	Latency time.Duration
-	// RateLimit is upserts per second across all callers; 0 turns rate
-	// limiting off. The token bucket's burst is max(1, RateLimit); an
-	// upsert without a token gets 429 with x-sib-ratelimit-reset set to the
-	// whole seconds (at least 1) until a token is available.
+	// RateLimit is requests per second across all callers to the endpoints
+	// under /v3/contacts (upserts, contact reads and updates, imports,
+	// lists, attributes); 0 turns rate limiting off. The token bucket's
+	// burst is max(1, RateLimit); a request without a token gets 429 with
+	// x-sib-ratelimit-reset set to the whole seconds (at least 1) until a
+	// token is available.
 	RateLimit float64
+	// ProcessesPerHour is requests an hour to GET /v3/processes and
+	// GET /v3/processes/{id} (Brevo's "all other endpoints" limit, 100 on
+	// general plans); 0 turns it off. The bucket holds ProcessesPerHour
+	// tokens and refills continuously; a request without a token gets 429
+	// with x-sib-ratelimit-reset the whole seconds until the next token.
+	ProcessesPerHour int
+	// ImportRowsPerSecond is how fast imports are processed; 0 is 20,000
+	// rows a second.
+	ImportRowsPerSecond float64
+	// Lists, when non-nil, are the account's only list ids for the list
+	// endpoints; nil makes every positive id a list.
+	Lists []int64
 	// WebhookURL, when set, receives Brevo-shaped webhook events after
 	// successful upserts (see [Server.SetWebhook]).
 	WebhookURL string
@@ -83,32 +159,39 @@ type Config struct {
 // Server is a running Brevo simulator.
 type Server struct {
 	srv    *http.Server
-	url    string
+	url    string // the API root, ending in /v3
+	base   string // scheme and host, for report URLs
 	mux    *http.ServeMux
+	class  map[string]routeClass // by route pattern
 	noLog  bool
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the webhook sender
+	wg     sync.WaitGroup // background goroutines
 	queue  chan webhookEvent
 
-	mu        sync.Mutex
-	apiKey    string
-	latency   time.Duration
-	bucket    bucket
-	log       []Request
-	logGen    int // incremented by Reset, so late answers don't touch a new log
-	stats     Stats
-	changed   chan struct{} // closed and cleared on every change while someone waits
-	contacts  map[string]*contact
-	byID      map[int64]*contact
-	nextID    int64
-	attrs     []Attribute
-	scripts   map[string][]Fault
-	scriptAll []Fault
-	fault     *Fault
-	onUpsert  func(Request)
-	hookURL   string
-	hookToken string
+	mu         sync.Mutex
+	closed     bool // set by Close: start no more goroutines
+	apiKey     string
+	latency    time.Duration
+	bucket     bucket // the /v3/contacts limit
+	procBucket bucket // the /v3/processes limit
+	log        []Request
+	logGen     int // incremented by Reset, so late answers don't touch a new log
+	stats      Stats
+	changed    chan struct{} // closed and cleared on every change while someone waits
+	contacts   map[string]*contact
+	byID       map[int64]*contact
+	bySMS      map[string]*contact // by smsKey
+	nextID     int64
+	lists      map[int64]bool // nil: every positive id
+	attrs      []Attribute
+	scripts    map[string][]Fault
+	scriptAll  []Fault
+	fault      *Fault
+	onUpsert   func(Request)
+	hookURL    string
+	hookToken  string
+	imports    importer
 }
 
 // NewServer starts a simulator on 127.0.0.1 on a free port. Close stops it.
@@ -122,25 +205,38 @@ func NewServer(cfg Config) *Server {
 	if attrs == nil {
 		attrs = defaultAttributes()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
-		url:       "http://" + ln.Addr().String() + "/v3",
-		noLog:     cfg.NoRequestLog,
-		ctx:       ctx,
-		cancel:    cancel,
-		queue:     make(chan webhookEvent, webhookQueueSize),
-		apiKey:    cfg.APIKey,
-		latency:   cfg.Latency,
-		bucket:    newBucket(cfg.RateLimit, time.Now()),
-		stats:     Stats{ByStatus: map[int]int{}},
-		contacts:  map[string]*contact{},
-		byID:      map[int64]*contact{},
-		attrs:     append([]Attribute(nil), attrs...),
-		scripts:   map[string][]Fault{},
-		hookURL:   cfg.WebhookURL,
-		hookToken: cfg.WebhookToken,
+	var lists map[int64]bool
+	if cfg.Lists != nil {
+		lists = map[int64]bool{}
+		for _, id := range cfg.Lists {
+			lists[id] = true
+		}
 	}
-	s.mux = s.routes()
+	ctx, cancel := context.WithCancel(context.Background())
+	now := time.Now()
+	s := &Server{
+		url:        "http://" + ln.Addr().String() + "/v3",
+		base:       "http://" + ln.Addr().String(),
+		noLog:      cfg.NoRequestLog,
+		ctx:        ctx,
+		cancel:     cancel,
+		queue:      make(chan webhookEvent, webhookQueueSize),
+		apiKey:     cfg.APIKey,
+		latency:    cfg.Latency,
+		bucket:     newBucket(cfg.RateLimit, now),
+		procBucket: newHourlyBucket(cfg.ProcessesPerHour, now),
+		stats:      Stats{ByStatus: map[int]int{}},
+		contacts:   map[string]*contact{},
+		byID:       map[int64]*contact{},
+		bySMS:      map[string]*contact{},
+		lists:      lists,
+		attrs:      append([]Attribute(nil), attrs...),
+		scripts:    map[string][]Fault{},
+		hookURL:    cfg.WebhookURL,
+		hookToken:  cfg.WebhookToken,
+		imports:    newImporter(cfg.ImportRowsPerSecond),
+	}
+	s.mux, s.class = s.routes()
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -166,11 +262,29 @@ func (s *Server) URL() string { return s.url }
 
 // Close stops the server: it closes the listener and all connections,
 // releases upserts waiting out a latency, and stops the webhook sender
-// (undelivered events are lost). It is safe to call more than once.
+// (undelivered events are lost), the import processing (imports stay as
+// they are) and import notifications. It is safe to call more than once.
 func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	_ = s.srv.Close()
 	s.wg.Wait()
+}
+
+// goLocked runs fn on a background goroutine that Close waits for, unless
+// the server is closing; it reports whether fn was started.
+func (s *Server) goLocked(fn func()) bool {
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 // SetAPIKey changes the accepted api-key at runtime (empty: any key), e.g.
@@ -195,6 +309,14 @@ func (s *Server) SetRateLimit(perSecond float64) {
 	s.mu.Unlock()
 }
 
+// SetProcessesPerHour changes Config.ProcessesPerHour; the bucket starts
+// full.
+func (s *Server) SetProcessesPerHour(n int) {
+	s.mu.Lock()
+	s.procBucket = newHourlyBucket(n, time.Now())
+	s.mu.Unlock()
+}
+
 // SetWebhook changes Config.WebhookURL and Config.WebhookToken; an empty url
 // stops producing events. Events already queued go to the new URL.
 func (s *Server) SetWebhook(url, token string) {
@@ -215,115 +337,4 @@ func (s *Server) OnUpsert(fn func(Request)) {
 // authorizedLocked reports whether key is accepted.
 func (s *Server) authorizedLocked(key string) bool {
 	return key != "" && (s.apiKey == "" || key == s.apiKey)
-}
-
-// routes are the endpoints other than the upsert, which serveHTTP takes
-// directly.
-func (s *Server) routes() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v3/account", s.handleAccount)
-	mux.HandleFunc("GET /v3/contacts/attributes", s.handleAttributes)
-	mux.HandleFunc("POST /v3/contacts/attributes/{category}/{name}", s.handleCreateAttribute)
-	mux.HandleFunc("GET /v3/contacts/{identifier}", s.handleGetContact)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "document_not_found", "Route not found")
-	})
-	return mux
-}
-
-// serveHTTP logs every request, checks the key and dispatches.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && r.URL.Path == "/v3/contacts" {
-		s.handleUpsert(w, r)
-		return
-	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	s.mu.Lock()
-	idx, gen := s.logLocked(Request{At: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header, Body: body})
-	s.stats.Requests++
-	ok := s.authorizedLocked(r.Header.Get("api-key"))
-	s.mu.Unlock()
-
-	sw := &statusWriter{ResponseWriter: w, s: s, idx: idx, gen: gen}
-	if _, pattern := s.mux.Handler(r); pattern == "/" || ok {
-		s.mux.ServeHTTP(sw, r)
-	} else {
-		writeUnauthorized(sw)
-	}
-	if !sw.wrote {
-		sw.WriteHeader(http.StatusOK)
-	}
-}
-
-// statusWriter records the status of a logged request as it is written,
-// before the client can see it.
-type statusWriter struct {
-	http.ResponseWriter
-	s        *Server
-	idx, gen int
-	wrote    bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.wrote = true
-		w.s.mu.Lock()
-		w.s.setStatusLocked(w.idx, w.gen, code)
-		w.s.mu.Unlock()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// writeError answers a Brevo-style error body.
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(apiError{Code: code, Message: message})
-	_, _ = w.Write(b)
-}
-
-// apiError is Brevo's error body.
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func writeUnauthorized(w http.ResponseWriter) {
-	writeError(w, http.StatusUnauthorized, "unauthorized", "Key not found")
-}
-
-// errorCode is the Brevo error code the simulator uses for a status.
-func errorCode(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "bad_request"
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusPaymentRequired:
-		return "not_enough_credits"
-	case http.StatusForbidden:
-		return "permission_denied"
-	case http.StatusNotFound:
-		return "document_not_found"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusConflict:
-		return "duplicate_request"
-	case http.StatusUnprocessableEntity:
-		return "unprocessable_entity"
-	case http.StatusTooManyRequests:
-		return "too_many_requests"
-	}
-	if status >= 500 {
-		return "internal_error"
-	}
-	return "bad_request"
 }
