@@ -362,3 +362,10 @@ func TestTenThousandSelectedInOneStatement(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// byIDCopy returns the outcomes recorded for one contact, in order.
+func (o *observer) byIDCopy(id string) []syncer.Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]syncer.Outcome(nil), o.byID[id]...)
+}

@@ -1,0 +1,134 @@
+package syncer_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/brevosync/brevosync/syncer"
+	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
+)
+
+// The application's other writers (contract §2): its DeBounce auto-queue
+// writes Queued/Queued, its "reset failed" SQL Error/Queued. Each is a
+// request like the UI's: synced within seconds (the sweep is an hour away
+// here), starting fresh, so a row's stale retry count from an earlier
+// request does not fail it on its first 5xx.
+func TestRequestsFromEveryWriter(t *testing.T) {
+	t.Parallel()
+	for _, pair := range [][2]string{{"Queued", "Queued"}, {"Error", "Queued"}} {
+		t.Run(pair[0]+"/"+pair[1], func(t *testing.T) {
+			t.Parallel()
+			b := newBundle(t, brevotest.Config{})
+			b.start(t, testConfig())
+			email := "writer@example.com"
+			var id string
+			err := b.pool.QueryRow(t.Context(), `INSERT INTO contacts (email, brevo_sync_status, brevo_processing_status,
+				brevo_processing_error, brevo_retry_count) VALUES ($1, 'Error', 'Error', 'gave up after 4 attempts', 3)
+				RETURNING id`, email).Scan(&id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.sim.Script(email, brevotest.Fault{Status: 503})
+			start := time.Now()
+			if _, err := b.pool.Exec(t.Context(), `UPDATE contacts SET brevo_sync_status = $2, brevo_processing_status = $3
+				WHERE id = $1`, id, pair[0], pair[1]); err != nil {
+				t.Fatal(err)
+			}
+			b.obs.final(t, id, syncer.ResultComplete)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("a %s/%s request took %v to sync; want seconds, not the sweep", pair[0], pair[1], d)
+			}
+			outs := b.obs.byIDCopy(id)
+			if len(outs) != 2 || outs[0].Result != syncer.ResultRetry || outs[0].Attempt != 1 {
+				t.Errorf("outcomes = %+v, want a retry of attempt 1 (the stale count was reset), then complete", outs)
+			}
+		})
+	}
+}
+
+// Rows the old scheduler left claimed, with no lease, are taken back within
+// seconds of start and synced; Selected/Error is Failed.
+func TestInterruptedClaimsTakenBackAtStart(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, brevotest.Config{})
+	var ids []string
+	for i, pair := range [][2]string{{"Selected", "Processing"}, {"Processing", "Processing"}} {
+		var id string
+		err := b.pool.QueryRow(t.Context(), `INSERT INTO contacts (email, brevo_sync_status, brevo_processing_status)
+			VALUES ($1, $2, $3) RETURNING id`, fmt.Sprintf("interrupted%d@example.com", i), pair[0], pair[1]).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	start := time.Now()
+	b.start(t, testConfig())
+	for _, id := range ids {
+		b.obs.final(t, id, syncer.ResultComplete)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("interrupted claims took %v to sync after start", d)
+	}
+}
+
+// One email on three rows (the application's key is (domain_id, email)),
+// waiting together: one upsert with the most recently requested row's
+// data, and every row gets the outcome and Brevo's id.
+func TestOneEmailSeveralRows(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, brevotest.Config{})
+	var ids []string
+	for i, email := range []string{"Same@Example.com", "same@example.com", " SAME@example.COM"} {
+		var id string
+		err := b.pool.QueryRow(t.Context(), `INSERT INTO contacts (email, name) VALUES ($1, $2) RETURNING id`,
+			email, fmt.Sprintf("Row %d", i)).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// Selected in two statements, the last row last: its data is sent.
+	b.selectContacts(t, ids[0], ids[1])
+	if _, err := b.pool.Exec(t.Context(), `UPDATE contacts SET brevo_requested_at = now() - interval '1 second'
+		WHERE id = ANY($1)`, ids[:2]); err != nil {
+		t.Fatal(err)
+	}
+	b.selectContacts(t, ids[2])
+	b.start(t, testConfig())
+	for _, id := range ids {
+		b.obs.final(t, id, syncer.ResultComplete)
+	}
+	ups := b.sim.UpsertsFor("same@example.com")
+	if len(ups) != 1 {
+		t.Fatalf("Brevo received %d upserts for one email on three rows, want 1", len(ups))
+	}
+	sim, _ := b.sim.Contact("same@example.com")
+	if got := sim.Attributes["FIRSTNAME"]; got != "Row" || sim.Attributes["LASTNAME"] != "2" {
+		t.Errorf("Brevo has %v, want the most recently requested row's name (Row 2)", sim.Attributes)
+	}
+	for _, id := range ids {
+		r := b.row(t, id)
+		if r.Sync != "Complete" || r.ContactID == nil || *r.ContactID != fmt.Sprint(sim.ID) {
+			t.Errorf("row %s = %+v, want Complete with Brevo id %d", id, r, sim.ID)
+		}
+	}
+}
+
+// Outcome writes bump updated_at, which the application's monitoring reads.
+func TestOutcomeBumpsUpdatedAt(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, brevotest.Config{})
+	id := b.insert(t, "bump@example.com")
+	if _, err := b.pool.Exec(t.Context(), `UPDATE contacts SET updated_at = now() - interval '1 day' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	b.start(t, testConfig())
+	b.selectContacts(t, id)
+	b.obs.final(t, id, syncer.ResultComplete)
+	var fresh bool
+	if err := b.pool.QueryRow(t.Context(), `SELECT updated_at > now() - interval '1 minute' FROM contacts WHERE id = $1`, id).
+		Scan(&fresh); err != nil || !fresh {
+		t.Errorf("updated_at not bumped by the outcome write (%v)", err)
+	}
+}
