@@ -168,13 +168,20 @@ func statement(ev *Event) (string, []any) {
 	return sqlConfirmed, append(args, effect)
 }
 
-// eventStore stores deliveries.
+// eventStore stores deliveries, one at a time: first in this process (a
+// turn, waited for before a pool connection is taken, so that deliveries
+// hold at most one of the pool's connections however many arrive), then
+// across replicas (an advisory lock in the transaction). Two deliveries
+// locking the same contacts or events in different orders would deadlock;
+// Brevo sends a batch every few minutes, so nothing waits for long.
 type eventStore struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	turn     chan struct{} // holds a token while a delivery is being stored
+	waitHook func()        // called before waiting for the turn (tests)
 }
 
-func newEventStore(pool *pgxpool.Pool) *eventStore {
-	return &eventStore{pool: pool}
+func newEventStore(pool *pgxpool.Pool, waitHook func()) *eventStore {
+	return &eventStore{pool: pool, turn: make(chan struct{}, 1), waitHook: waitHook}
 }
 
 // save stores events and applies their effects in one transaction, one
@@ -185,6 +192,16 @@ func (s *eventStore) save(ctx context.Context, events []Event) ([]outcome, error
 	if len(events) == 0 {
 		return nil, nil
 	}
+	if s.waitHook != nil {
+		s.waitHook()
+	}
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the event store: %w", ctx.Err())
+	}
+	defer func() { <-s.turn }()
+
 	var out []outcome
 	var err error
 	for range 3 {
@@ -199,16 +216,13 @@ func (s *eventStore) save(ctx context.Context, events []Event) ([]outcome, error
 	return out, nil
 }
 
-// storeLockKey is the advisory lock that serializes stores.
+// storeLockKey is the advisory lock that serializes stores across replicas.
 const storeLockKey int64 = 0x62726576_6f776862 // "brevowhb"
 
 func (s *eventStore) saveOnce(ctx context.Context, events []Event) ([]outcome, error) {
 	out := make([]outcome, len(events))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		// Deliveries are stored one at a time: two batches locking the same
-		// contacts or the same events in different orders would deadlock.
-		// Brevo sends a batch every few minutes, so nothing waits for long.
 		b.Queue(`SELECT pg_advisory_xact_lock($1)`, storeLockKey)
 		for i := range events {
 			q, args := statement(&events[i])

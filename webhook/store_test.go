@@ -2,10 +2,12 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -310,5 +312,70 @@ func TestEffectsUseEmailKeyIndex(t *testing.T) {
 		if !strings.Contains(plan, "contacts_brevo_email_key_idx") || strings.Contains(plan, "Seq Scan on contacts") {
 			t.Errorf("the %s statement does not find contacts through contacts_brevo_email_key_idx:\n%s", name, plan)
 		}
+	}
+}
+
+// Readiness does not queue behind webhook work: while another session
+// holds the store's lock and many deliveries wait for it, the deliveries
+// hold at most one of the pool's connections and /readyz (a ping through
+// the same pool) answers 200 at once. Before, every connection of the pool
+// was held by a delivery waiting for the lock and /readyz answered 503.
+func TestReadyWhileDeliveriesWaitForTheStore(t *testing.T) {
+	t.Parallel()
+	const deliveries = 20 // more than the pool's 8 connections
+	waiting := make(chan struct{}, deliveries)
+	b := setup(t, func(c *Config) {
+		pool := c.Pool
+		c.Ready = func(ctx context.Context) error { return pool.Ping(ctx) }
+		c.storeWaitHook = func() { waiting <- struct{}{} }
+	})
+	holder, err := pgx.Connect(t.Context(), b.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_lock($1)`, storeLockKey); err != nil {
+		t.Fatal(err)
+	}
+
+	codes := make([]int, deliveries)
+	var wg sync.WaitGroup
+	for i := range deliveries {
+		wg.Go(func() {
+			body := fmt.Appendf(nil, `{"event":"list_addition","email":"r%d@example.com","ts":%d}`, i, i)
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, b.srv.URL+"/webhooks/brevo", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			codes[i] = send(t, b.srv.Client(), req).code
+		})
+	}
+	timeout := time.After(30 * time.Second)
+	for range deliveries {
+		select {
+		case <-waiting:
+		case <-timeout:
+			t.Fatal("the deliveries did not all reach the store")
+		}
+	}
+
+	start := time.Now()
+	r := b.do(t, http.MethodGet, "/readyz", nil, nil)
+	if took := time.Since(start); r.code != 200 || took > 2*time.Second {
+		t.Errorf("GET /readyz while %d deliveries wait = %d %s in %v, want 200 at once", deliveries, r.code, r.body, took)
+	}
+	if n := b.pool.Stat().AcquiredConns(); n > 1 {
+		t.Errorf("deliveries hold %d pool connections, want at most 1", n)
+	}
+
+	if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_unlock($1)`, storeLockKey); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("delivery %d: %d, want 200 once the lock is free", i, c)
+		}
+	}
+	if got := len(storedEvents(t, b.pool)); got != deliveries {
+		t.Errorf("stored %d rows, want %d", got, deliveries)
 	}
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// MaxEmails bounds the contacts named by all the events of one
 	// delivery together (413 beyond). Zero or less means DefaultMaxEmails.
 	MaxEmails int
+
+	// storeWaitHook, when set (by tests), is called as a delivery starts
+	// waiting for its turn to store.
+	storeWaitHook func()
 }
 
 // Defaults of Config.
@@ -74,8 +78,9 @@ const (
 )
 
 const (
-	// storeTimeout bounds the database work for one delivery, well inside
-	// the server's WriteTimeout, so that a hung database still gets a 429.
+	// storeTimeout bounds the wait for the store and the database work for
+	// one delivery, well inside the server's WriteTimeout, so that a hung
+	// database still gets a 429.
 	storeTimeout = 15 * time.Second
 	// readyTimeout bounds Config.Ready.
 	readyTimeout = 5 * time.Second
@@ -110,7 +115,7 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	h := &handler{
 		pool:      cfg.Pool,
-		store:     newEventStore(cfg.Pool),
+		store:     newEventStore(cfg.Pool, cfg.storeWaitHook),
 		maxEvents: cmp.Or(max(cfg.MaxEvents, 0), DefaultMaxEvents),
 		maxEmails: cmp.Or(max(cfg.MaxEmails, 0), DefaultMaxEmails),
 		logger:    logger.With("component", "webhook"),

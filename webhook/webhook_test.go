@@ -1016,7 +1016,7 @@ func BenchmarkStore500(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := newEventStore(pool).save(b.Context(), events); err != nil {
+		if _, err := newEventStore(pool, nil).save(b.Context(), events); err != nil {
 			b.Fatal(err)
 		}
 	}
