@@ -145,20 +145,6 @@ func NewHandler(cfg Config) http.Handler {
 	return r
 }
 
-// NewServer returns an http.Server for h on addr with timeouts suited to an
-// Internet-facing webhook.
-func NewServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-}
-
 // Errors the handler maps to a status in fail.
 var (
 	errNotConfigured = errors.New("webhook not configured")

@@ -991,12 +991,15 @@ func TestNewServer(t *testing.T) {
 	h := http.NotFoundHandler()
 	s := NewServer(":8080", h)
 	got := []any{s.Addr, s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes}
-	want := []any{":8080", 5 * time.Second, 30 * time.Second, 30 * time.Second, 120 * time.Second, 64 << 10}
+	want := []any{":8080", 5 * time.Second, 30 * time.Second, 30 * time.Second, DefaultIdleTimeout, 64 << 10}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("NewServer (-want +got):\n%s", diff)
 	}
 	if s.Handler == nil {
 		t.Error("NewServer: nil Handler")
+	}
+	if s.ConnState == nil {
+		t.Error("NewServer: no connection cap (ConnState nil)")
 	}
 }
 
