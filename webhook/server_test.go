@@ -12,11 +12,45 @@ import (
 	"time"
 )
 
+// connEvent is a connection's state change, as the limiter saw it.
+type connEvent struct {
+	local string // the server side's remote address: the client's local one
+	state http.ConnState
+}
+
+// connWatch follows the state changes of a server's connections.
+type connWatch struct {
+	events chan connEvent
+	seen   map[connEvent]bool
+}
+
+// wait waits until the server has seen c in state (now or before).
+func (w *connWatch) wait(t *testing.T, c net.Conn, state http.ConnState) {
+	t.Helper()
+	want := connEvent{c.LocalAddr().String(), state}
+	timeout := time.After(10 * time.Second)
+	for !w.seen[want] {
+		select {
+		case e := <-w.events:
+			w.seen[e] = true
+		case <-timeout:
+			t.Fatalf("the server never saw %s in state %s", c.LocalAddr(), state)
+		}
+	}
+}
+
 // serveCapped runs NewServerWithConfig with a connection cap on a local
-// port and returns its address.
-func serveCapped(t *testing.T, h http.Handler, maxConns int) string {
+// port and returns its address, and a watch on its connections' states
+// as the limiter has seen them.
+func serveCapped(t *testing.T, h http.Handler, maxConns int) (string, *connWatch) {
 	t.Helper()
 	srv := NewServerWithConfig("", h, ServerConfig{MaxConns: maxConns})
+	w := &connWatch{events: make(chan connEvent, 256), seen: map[connEvent]bool{}}
+	track := srv.ConnState
+	srv.ConnState = func(c net.Conn, state http.ConnState) {
+		track(c, state)
+		w.events <- connEvent{c.RemoteAddr().String(), state}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +63,7 @@ func serveCapped(t *testing.T, h http.Handler, maxConns int) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), w
 }
 
 // dial opens a raw connection; get sends a keep-alive request on it and
@@ -78,20 +112,23 @@ func waitClosed(t *testing.T, c net.Conn, what string) {
 func TestConnectionCapClosesIdleConnections(t *testing.T) {
 	t.Parallel()
 	const maxConns = 4
-	addr := serveCapped(t, NewHandler(Config{}), maxConns)
+	addr, watch := serveCapped(t, NewHandler(Config{}), maxConns)
 
 	// Keep-alive connections that made a request and wait, then
-	// connections that never send one.
+	// connections that never send one, in this order.
 	var idle, silent []net.Conn
 	for range maxConns {
 		c := dial(t, addr)
 		if code, err := get(t, c, "/healthz"); err != nil || code != 200 {
 			t.Fatalf("GET /healthz = %d, %v", code, err)
 		}
+		watch.wait(t, c, http.StateIdle)
 		idle = append(idle, c)
 	}
 	for range maxConns {
-		silent = append(silent, dial(t, addr))
+		c := dial(t, addr)
+		watch.wait(t, c, http.StateNew)
+		silent = append(silent, c)
 	}
 	const probes = 3
 	for i := range probes {
@@ -120,7 +157,7 @@ func TestConnectionCapAllBusy(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	addr := serveCapped(t, h, 2)
+	addr, watch := serveCapped(t, h, 2)
 	busy := []net.Conn{dial(t, addr), dial(t, addr)}
 	for _, c := range busy {
 		if _, err := fmt.Fprintf(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -137,6 +174,7 @@ func TestConnectionCapAllBusy(t *testing.T) {
 			t.Fatalf("busy request %d: %v, %v", i, resp, err)
 		}
 		resp.Body.Close()
+		watch.wait(t, c, http.StateIdle)
 	}
 	if code, err := get(t, dial(t, addr), "/healthz"); err != nil || code != 200 {
 		t.Errorf("GET /healthz after the busy requests = %d, %v; want 200", code, err)
