@@ -13,28 +13,66 @@ import (
 // auth option) or as the password of HTTP Basic auth with any user name
 // (credentials in the webhook URL). Both sides are hashed first, so the
 // constant-time comparison does not reveal the token's length either.
+//
+// The errors it returns are logged, so they never hold any part of the
+// header beyond a scheme from knownSchemes: a header without a space is
+// all credential, and an unknown scheme may be a token. They give lengths
+// instead.
 func (h *handler) authorize(r *http.Request) error {
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		return fmt.Errorf("%w: no credentials", errUnauthorized)
+	}
+	scheme, rest, found := strings.Cut(header, " ")
+	name, known := knownScheme(scheme)
 	var given string
-	scheme, rest, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	switch {
-	case strings.EqualFold(scheme, "Bearer"):
+	case !found && known:
+		return fmt.Errorf("%w: %s scheme without credentials", errUnauthorized, name)
+	case !found:
+		return fmt.Errorf("%w: no scheme (a %d-byte header without a space)", errUnauthorized, len(header))
+	case name == "Bearer":
 		given = strings.TrimSpace(rest)
-	case strings.EqualFold(scheme, "Basic"):
+		if given == "" {
+			return fmt.Errorf("%w: empty bearer token", errUnauthorized)
+		}
+	case name == "Basic":
 		_, pw, ok := r.BasicAuth()
 		if !ok {
-			return fmt.Errorf("%w: malformed basic credentials", errUnauthorized)
+			return fmt.Errorf("%w: malformed basic credentials (%d bytes)", errUnauthorized, len(rest))
+		}
+		if pw == "" {
+			return fmt.Errorf("%w: basic credentials without a password", errUnauthorized)
 		}
 		given = pw
-	case scheme == "":
-		return fmt.Errorf("%w: no credentials", errUnauthorized)
+	case known:
+		return fmt.Errorf("%w: unsupported scheme %s", errUnauthorized, name)
 	default:
-		return fmt.Errorf("%w: unsupported scheme %.20q", errUnauthorized, scheme)
+		return fmt.Errorf("%w: unknown scheme (%d bytes, %d bytes of credentials)", errUnauthorized, len(scheme), len(rest))
 	}
 	sum := sha256.Sum256([]byte(given))
-	if given == "" || subtle.ConstantTimeCompare(sum[:], h.token[:]) != 1 {
-		return fmt.Errorf("%w: wrong token", errUnauthorized)
+	if subtle.ConstantTimeCompare(sum[:], h.token[:]) != 1 {
+		return fmt.Errorf("%w: wrong %s credentials (%d bytes)", errUnauthorized, strings.ToLower(name), len(given))
 	}
 	return nil
+}
+
+// knownSchemes are the authentication schemes an error may name: the IANA
+// HTTP Authentication Scheme Registry and a few common non-standard ones.
+var knownSchemes = []string{
+	"Basic", "Bearer", "Digest", "DPoP", "HOBA", "Mutual", "Negotiate", "NTLM", "OAuth",
+	"PrivateToken", "SCRAM-SHA-1", "SCRAM-SHA-256", "vapid", "AWS4-HMAC-SHA256", "Token", "ApiKey",
+}
+
+// knownScheme returns the canonical spelling of a known scheme, matched
+// case-insensitively.
+func knownScheme(s string) (string, bool) {
+	for _, k := range knownSchemes {
+		if strings.EqualFold(s, k) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // checkSource enforces Config.AllowedCIDRs.

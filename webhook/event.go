@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	schema "github.com/brevosync/brevosync/sql"
 )
 
 // Brevo's event names (the payload's "event" field) that change a contact.
@@ -26,9 +28,10 @@ type Event struct {
 	// Name is the payload's "event" field as given, e.g. "contact_updated";
 	// never empty.
 	Name string
-	// Emails are the contacts the event names, lower-cased and trimmed, each
-	// once, in payload order: the top-level "email", then for
-	// contact_updated the "email" of every "content" item.
+	// Emails are the contacts the event names, each once, in payload
+	// order: the top-level "email", then for contact_updated the "email" of
+	// every "content" item. Each is normalized by schema.NormalizeEmail,
+	// the key contacts are matched by.
 	Emails []EmailChange
 	// Raw is the event's JSON exactly as received (one element of a batch).
 	Raw json.RawMessage
@@ -42,7 +45,8 @@ type Event struct {
 
 // EmailChange is one contact named by an event.
 type EmailChange struct {
-	// Email is lower-cased and trimmed.
+	// Email is the key of the address: schema.NormalizeEmail of it
+	// (trimmed, ASCII letters lowered).
 	Email string
 	// Blacklisted is true when a contact_updated item (or the event itself)
 	// carries "emailBlacklist": true.
@@ -129,22 +133,23 @@ func parseEvent(raw json.RawMessage) (Event, error) {
 // emailsOf collects the contacts an event names: the documented top-level
 // "email" and, for contact_updated, the observed "content": [{"email": …}]
 // items (content may also be a single object). Duplicates are merged, with
-// Blacklisted set when any mention says so.
+// Blacklisted set when any mention says so. The cost is linear in the
+// number of items.
 func emailsOf(name string, obj map[string]any) []EmailChange {
 	var out []EmailChange
+	seen := map[string]int{} // email → index in out
 	add := func(item map[string]any) {
 		email, _ := item["email"].(string)
-		email = strings.ToLower(strings.TrimSpace(email))
+		email = schema.NormalizeEmail(email)
 		if email == "" {
 			return
 		}
 		black := name == EventContactUpdated && item["emailBlacklist"] == true
-		for i := range out {
-			if out[i].Email == email {
-				out[i].Blacklisted = out[i].Blacklisted || black
-				return
-			}
+		if i, ok := seen[email]; ok {
+			out[i].Blacklisted = out[i].Blacklisted || black
+			return
 		}
+		seen[email] = len(out)
 		out = append(out, EmailChange{Email: email, Blacklisted: black})
 	}
 	add(obj)

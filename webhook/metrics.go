@@ -22,9 +22,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "brevosync_webhook_events_total",
-			Help: "Brevo webhook events (one per contact named) by event name and result: " +
-				"stored, unknown_email (stored, no contact has the email), duplicate (already stored), " +
-				"rejected (content the database refuses, 400), failed (database unavailable, 429).",
+			Help: "Brevo webhook events by event name and result: " +
+				"stored, unknown_email (stored, no contact has an email it names), duplicate (already stored), " +
+				"rejected (content the database refuses, 400, or a delivery over a cap, 413), failed (database unavailable, 429).",
 		}, []string{"event", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "brevosync_webhook_requests_total",

@@ -16,11 +16,12 @@ import (
 // Effects recorded in brevosync_webhook_events.effect.
 const (
 	// EffectConfirmed: brevo_confirmed_at was set (list_addition,
-	// contact_updated).
+	// contact_updated) on the contacts the event names.
 	EffectConfirmed = "confirmed"
 	// EffectUnsubscribed: brevo_unsubscribed_at was set (unsubscribed,
-	// unsubscribe, and contact_updated with emailBlacklist, which also sets
-	// brevo_confirmed_at).
+	// unsubscribe, and contact_updated when an item with emailBlacklist
+	// matched a contact; contact_updated also sets brevo_confirmed_at on
+	// every contact it names).
 	EffectUnsubscribed = "unsubscribed"
 	// EffectDeleted: the contact was reset after Brevo deleted it
 	// (contact_deleted).
@@ -29,7 +30,7 @@ const (
 	// spam or opened, an unknown event, or an event naming no email).
 	EffectNone = "none"
 	// EffectUnknownEmail: the event would change a contact, but no contact
-	// has this email.
+	// has any email it names.
 	EffectUnknownEmail = "unknown_email"
 )
 
@@ -38,51 +39,19 @@ const (
 // fail the same way.
 var errUnstorable = errors.New("event cannot be stored")
 
-// eventRow is one row of brevosync_webhook_events to insert.
-type eventRow struct {
-	ev     *Event
-	item   int
-	email  *string
-	black  bool
-	effect string // the effect if a contact matches; EffectNone for no effect
-}
-
-// outcome is what happened to one eventRow.
+// outcome is what happened to one event of a delivery.
 type outcome struct {
 	name      string
 	duplicate bool   // already stored: nothing done
 	effect    string // the effect recorded, when stored
 }
 
-// rowsOf expands events into rows: one per email named, or one with no
-// email.
-func rowsOf(events []Event) []eventRow {
-	var rows []eventRow
-	for i := range events {
-		ev := &events[i]
-		if len(ev.Emails) == 0 {
-			rows = append(rows, eventRow{ev: ev, effect: EffectNone})
-			continue
-		}
-		for j, ch := range ev.Emails {
-			rows = append(rows, eventRow{
-				ev: ev, item: j, email: &ch.Email, black: ch.Blacklisted,
-				effect: effectOf(ev.Name, ch.Blacklisted),
-			})
-		}
-	}
-	return rows
-}
-
-// effectOf names the effect an event has on a contact it names.
-func effectOf(name string, blacklisted bool) string {
+// effectOf names the effect an event has on the contacts it names. For
+// contact_updated it is EffectConfirmed; the statement itself records
+// EffectUnsubscribed when a blacklisted item matched a contact.
+func effectOf(name string) string {
 	switch name {
-	case EventListAddition:
-		return EffectConfirmed
-	case EventContactUpdated:
-		if blacklisted {
-			return EffectUnsubscribed
-		}
+	case EventListAddition, EventContactUpdated:
 		return EffectConfirmed
 	case EventContactDeleted:
 		return EffectDeleted
@@ -92,95 +61,151 @@ func effectOf(name string, blacklisted bool) string {
 	return EffectNone
 }
 
-// insertNone stores an event row with no effect. It returns no row when the
-// event is already stored.
+// emailKey is the match key of a contact's email, served by the index
+// contacts_brevo_email_key_idx.
+var emailKey = schema.EmailKey("email")
+
+// The statements below take, for one event:
+//
+//	$1 dedupe key, $2 event name, $3 the first email named (NULL when none),
+//	$4 every email named (text[], keys as schema.NormalizeEmail gives
+//	them), $5 the payload, $6 the effect when a contact matches,
+//	$7 (contact_updated only) the emails whose items carry
+//	"emailBlacklist": true.
+//
+// Each stores the event as one row, or returns no row when it is already
+// stored; only when it was inserted does it apply its effect, to every
+// contact matching any named email, in one set-wise UPDATE through the
+// index. The effect recorded is unknown_email when no contact matches.
+// (Postgres runs a data-modifying WITH part to completion even when the
+// main query does not read it; all parts see one snapshot, and each
+// statement of a delivery sees the ones before it, so a batch applies in
+// order.)
 const insertNone = `
-INSERT INTO brevosync_webhook_events (dedupe_key, item, event, email, effect, payload)
-VALUES ($1::text, $2::integer, $3::text, $4::text, 'none', $5::jsonb)
+INSERT INTO brevosync_webhook_events (dedupe_key, event, email, emails, effect, payload)
+VALUES ($1::text, $2::text, $3::text, $4::text[], 'none', $5::jsonb)
 ON CONFLICT (dedupe_key, item) DO NOTHING
 RETURNING effect`
 
-// insertWithEffect stores an event row and, only when it was inserted,
-// applies %s (a SET list) to every contact with the email. The effect
-// recorded is $6, or unknown_email when no contact has the email. It returns
-// no row when the event is already stored. (Postgres runs a data-modifying
-// WITH part to completion even when the main query does not read it.) All
-// parts see one snapshot, and
-// each statement of the pipeline sees the ones before it, so a batch applies
-// in order.
-const insertWithEffect = `
+// insertWith is the statement of an event with an effect: %[1]s is the
+// effect recorded, %[2]s the WITH parts that apply it.
+const insertWith = `
 WITH ins AS (
-    INSERT INTO brevosync_webhook_events (dedupe_key, item, event, email, effect, payload)
-    SELECT $1::text, $2::integer, $3::text, $4::text,
-           CASE WHEN EXISTS (SELECT FROM contacts WHERE lower(email) = lower($4::text))
-                THEN $6::text ELSE 'unknown_email' END,
-           $5::jsonb
+    INSERT INTO brevosync_webhook_events (dedupe_key, event, email, emails, effect, payload)
+    SELECT $1::text, $2::text, $3::text, $4::text[], %[1]s, $5::jsonb
     ON CONFLICT (dedupe_key, item) DO NOTHING
     RETURNING effect
-), upd AS (
-    UPDATE contacts SET %s
-    WHERE lower(email) = lower($4::text) AND EXISTS (SELECT FROM ins)
-    RETURNING 1
-)
+)%[2]s
 SELECT effect FROM ins`
 
-// The SET lists of the effects.
-const (
-	setConfirmed    = `brevo_confirmed_at = now()`
-	setConfirmedOut = `brevo_confirmed_at = now(), brevo_unsubscribed_at = now()`
-	setUnsubscribed = `brevo_unsubscribed_at = now()`
-)
-
-// setDeleted leaves a contact with a request waiting or in flight in its
-// sync state, so that Brevo's deletion of an old copy does not withdraw a
-// request the application made; the sync re-creates the contact.
-var setDeleted = `
-        brevo_sync_status = CASE WHEN ` + schema.UnfinishedWhere + `
-                                 THEN brevo_sync_status ELSE ` + schema.Literal(schema.New.Sync) + ` END,
-        brevo_processing_status = CASE WHEN ` + schema.UnfinishedWhere + `
-                                       THEN brevo_processing_status END,
-        brevo_contact_id = NULL,
-        brevo_confirmed_at = NULL`
-
-var (
-	sqlConfirmed    = fmt.Sprintf(insertWithEffect, setConfirmed)
-	sqlConfirmedOut = fmt.Sprintf(insertWithEffect, setConfirmedOut)
-	sqlUnsubscribed = fmt.Sprintf(insertWithEffect, setUnsubscribed)
-	sqlDeleted      = fmt.Sprintf(insertWithEffect, setDeleted)
-)
-
-// sqlFor returns the statement and its arguments for a row.
-func (r eventRow) sqlFor() (string, []any) {
-	args := []any{r.ev.Key, r.item, r.ev.Name, r.email, string(r.ev.Raw)}
-	var q string
-	switch {
-	case r.email == nil || r.effect == EffectNone:
-		return insertNone, args
-	case r.effect == EffectDeleted:
-		q = sqlDeleted
-	case r.effect == EffectUnsubscribed && r.ev.Name == EventContactUpdated:
-		q = sqlConfirmedOut
-	case r.effect == EffectUnsubscribed:
-		q = sqlUnsubscribed
-	default:
-		q = sqlConfirmed
-	}
-	return q, append(args, r.effect)
+// matched is true when a contact has one of the emails in the array $n.
+func matched(n int) string {
+	return fmt.Sprintf(`EXISTS (SELECT FROM contacts WHERE %s = ANY($%d::text[]))`, emailKey, n)
 }
 
-// store writes events and applies their effects in one transaction, one
-// pipelined round trip for the whole batch. On error nothing is stored or
-// applied. A deadlock or serialization failure with a concurrent delivery
-// is retried a few times at once.
-func store(ctx context.Context, pool *pgxpool.Pool, events []Event) ([]outcome, error) {
-	rows := rowsOf(events)
-	if len(rows) == 0 {
+// update is a WITH part applying set to the contacts named, when the event
+// was inserted, on the rows where also holds.
+func update(name, set, also string) string {
+	return fmt.Sprintf(`, %s AS (
+    UPDATE contacts SET %s
+    WHERE %s = ANY($4::text[]) AND (%s) AND EXISTS (SELECT FROM ins)
+    RETURNING 1
+)`, name, set, emailKey, also)
+}
+
+var (
+	effectOrUnknown = `CASE WHEN ` + matched(4) + ` THEN $6::text ELSE 'unknown_email' END`
+
+	sqlConfirmed = fmt.Sprintf(insertWith, effectOrUnknown,
+		update("upd", `brevo_confirmed_at = now()`, "true"))
+	sqlUnsubscribed = fmt.Sprintf(insertWith, effectOrUnknown,
+		update("upd", `brevo_unsubscribed_at = now()`, "true"))
+	// contact_updated confirms every contact named and, in the same
+	// statement, unsubscribes those whose item carries emailBlacklist.
+	sqlUpdated = fmt.Sprintf(insertWith,
+		`CASE WHEN `+matched(7)+` THEN 'unsubscribed' ELSE `+effectOrUnknown+` END`,
+		update("upd", `brevo_confirmed_at = now(),
+        brevo_unsubscribed_at = CASE WHEN `+emailKey+` = ANY($7::text[]) THEN now() ELSE brevo_unsubscribed_at END`, "true"))
+	// contact_deleted resets a contact to New with no processing status,
+	// contact id or confirmation (brevo_synced_at and brevo_unsubscribed_at
+	// stay as history), except that a contact with a request waiting or in
+	// flight (schema.UnfinishedWhere) keeps its sync state, so that Brevo's
+	// deletion of an old copy does not withdraw a request the application
+	// made: the sync re-creates the contact.
+	sqlDeleted = fmt.Sprintf(insertWith, effectOrUnknown,
+		update("reset", schema.New.Set()+`, brevo_contact_id = NULL, brevo_confirmed_at = NULL`,
+			"NOT "+schema.UnfinishedWhere)+
+			update("keep", `brevo_contact_id = NULL, brevo_confirmed_at = NULL`, schema.UnfinishedWhere))
+)
+
+// statement returns the SQL and arguments that store ev and apply its
+// effect.
+func statement(ev *Event) (string, []any) {
+	emails := make([]string, 0, len(ev.Emails)) // never nil: '{}' for none
+	black := []string{}
+	for _, ch := range ev.Emails {
+		emails = append(emails, ch.Email)
+		if ch.Blacklisted {
+			black = append(black, ch.Email)
+		}
+	}
+	var first *string
+	if len(emails) > 0 {
+		first = &emails[0]
+	}
+	args := []any{ev.Key, ev.Name, first, emails, ev.Raw}
+	effect := effectOf(ev.Name)
+	switch {
+	case len(emails) == 0 || effect == EffectNone:
+		return insertNone, args
+	case ev.Name == EventContactUpdated:
+		return sqlUpdated, append(args, effect, black)
+	case effect == EffectDeleted:
+		return sqlDeleted, append(args, effect)
+	case effect == EffectUnsubscribed:
+		return sqlUnsubscribed, append(args, effect)
+	}
+	return sqlConfirmed, append(args, effect)
+}
+
+// eventStore stores deliveries, one at a time: first in this process (a
+// turn, waited for before a pool connection is taken, so that deliveries
+// hold at most one of the pool's connections however many arrive), then
+// across replicas (an advisory lock in the transaction). Two deliveries
+// locking the same contacts or events in different orders would deadlock;
+// Brevo sends a batch every few minutes, so nothing waits for long.
+type eventStore struct {
+	pool     *pgxpool.Pool
+	turn     chan struct{} // holds a token while a delivery is being stored
+	waitHook func()        // called before waiting for the turn (tests)
+}
+
+func newEventStore(pool *pgxpool.Pool, waitHook func()) *eventStore {
+	return &eventStore{pool: pool, turn: make(chan struct{}, 1), waitHook: waitHook}
+}
+
+// save stores events and applies their effects in one transaction, one
+// pipelined round trip for the whole delivery. On error nothing is stored
+// or applied. A deadlock or serialization failure with a concurrent
+// transaction is retried a few times at once.
+func (s *eventStore) save(ctx context.Context, events []Event) ([]outcome, error) {
+	if len(events) == 0 {
 		return nil, nil
 	}
+	if s.waitHook != nil {
+		s.waitHook()
+	}
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the event store: %w", ctx.Err())
+	}
+	defer func() { <-s.turn }()
+
 	var out []outcome
 	var err error
 	for range 3 {
-		out, err = storeOnce(ctx, pool, rows)
+		out, err = s.saveOnce(ctx, events)
 		if !isRetryable(err) {
 			break
 		}
@@ -191,19 +216,16 @@ func store(ctx context.Context, pool *pgxpool.Pool, events []Event) ([]outcome, 
 	return out, nil
 }
 
-// storeLockKey is the advisory lock that serializes stores.
+// storeLockKey is the advisory lock that serializes stores across replicas.
 const storeLockKey int64 = 0x62726576_6f776862 // "brevowhb"
 
-func storeOnce(ctx context.Context, pool *pgxpool.Pool, rows []eventRow) ([]outcome, error) {
-	out := make([]outcome, len(rows))
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+func (s *eventStore) saveOnce(ctx context.Context, events []Event) ([]outcome, error) {
+	out := make([]outcome, len(events))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		// Deliveries are stored one at a time: two batches locking the same
-		// contacts or the same events in different orders would deadlock.
-		// Brevo sends a batch every few minutes, so nothing waits for long.
 		b.Queue(`SELECT pg_advisory_xact_lock($1)`, storeLockKey)
-		for _, r := range rows {
-			q, args := r.sqlFor()
+		for i := range events {
+			q, args := statement(&events[i])
 			b.Queue(q, args...)
 		}
 		br := tx.SendBatch(ctx, b)
@@ -211,15 +233,16 @@ func storeOnce(ctx context.Context, pool *pgxpool.Pool, rows []eventRow) ([]outc
 			_ = br.Close()
 			return fmt.Errorf("lock the event store: %w", err)
 		}
-		for i, r := range rows {
-			out[i] = outcome{name: r.ev.Name}
+		for i := range events {
+			ev := &events[i]
+			out[i] = outcome{name: ev.Name}
 			err := br.QueryRow().Scan(&out[i].effect)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				out[i].duplicate = true
 			case err != nil:
 				_ = br.Close()
-				return fmt.Errorf("store event %s item %d: %w", r.ev.Key, r.item, err)
+				return fmt.Errorf("store event %d (%s, key %s): %w", i, ev.Name, ev.Key, err)
 			}
 		}
 		return br.Close()

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,14 +52,35 @@ type Config struct {
 	// Registerer receives the webhook's metrics. Nil leaves them
 	// unregistered. A collector already registered there is reused.
 	Registerer prometheus.Registerer
+	// MaxEvents bounds the events of one delivery (413 beyond). Zero or
+	// less means DefaultMaxEvents.
+	MaxEvents int
+	// MaxEmails bounds the contacts named by all the events of one
+	// delivery together (413 beyond). Zero or less means DefaultMaxEmails.
+	MaxEmails int
+
+	// storeWaitHook, when set (by tests), is called as a delivery starts
+	// waiting for its turn to store.
+	storeWaitHook func()
 }
 
-// DefaultMaxBodyBytes is the default for Config.MaxBodyBytes.
-const DefaultMaxBodyBytes = 1 << 20
+// Defaults of Config.
+const (
+	// DefaultMaxBodyBytes is the default for Config.MaxBodyBytes.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxEvents is the default for Config.MaxEvents: twice the 500
+	// events of Brevo's largest batch.
+	DefaultMaxEvents = 1000
+	// DefaultMaxEmails is the default for Config.MaxEmails. A delivery
+	// naming this many contacts is stored, with its effects, in well under
+	// a second (see the package doc).
+	DefaultMaxEmails = 20000
+)
 
 const (
-	// storeTimeout bounds the database work for one delivery, well inside
-	// the server's WriteTimeout, so that a hung database still gets a 429.
+	// storeTimeout bounds the wait for the store and the database work for
+	// one delivery, well inside the server's WriteTimeout, so that a hung
+	// database still gets a 429.
 	storeTimeout = 15 * time.Second
 	// readyTimeout bounds Config.Ready.
 	readyTimeout = 5 * time.Second
@@ -70,6 +92,9 @@ const (
 // handler serves the routes.
 type handler struct {
 	pool      *pgxpool.Pool
+	store     *eventStore
+	maxEvents int
+	maxEmails int
 	logger    *slog.Logger
 	token     [sha256.Size]byte // sha256 of Config.Token
 	hasToken  bool
@@ -90,6 +115,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	h := &handler{
 		pool:      cfg.Pool,
+		store:     newEventStore(cfg.Pool, cfg.storeWaitHook),
+		maxEvents: cmp.Or(max(cfg.MaxEvents, 0), DefaultMaxEvents),
+		maxEmails: cmp.Or(max(cfg.MaxEmails, 0), DefaultMaxEmails),
 		logger:    logger.With("component", "webhook"),
 		token:     sha256.Sum256([]byte(cfg.Token)),
 		hasToken:  cfg.Token != "",
@@ -117,20 +145,6 @@ func NewHandler(cfg Config) http.Handler {
 	return r
 }
 
-// NewServer returns an http.Server for h on addr with timeouts suited to an
-// Internet-facing webhook.
-func NewServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-}
-
 // Errors the handler maps to a status in fail.
 var (
 	errNotConfigured = errors.New("webhook not configured")
@@ -138,6 +152,16 @@ var (
 	errUnauthorized  = errors.New("unauthorized")
 	errTooLarge      = errors.New("body too large")
 )
+
+// capError is a delivery over Config.MaxEvents or Config.MaxEmails.
+type capError struct {
+	what   string // "events", "contacts named"
+	n, max int
+}
+
+func (e *capError) Error() string {
+	return fmt.Sprintf("too many %s in one delivery: %d, at most %d", e.what, e.n, e.max)
+}
 
 // receive is POST /webhooks/brevo: authenticate, read, parse, store with
 // effects, then 200.
@@ -164,17 +188,24 @@ func (h *handler) receive(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if err := h.checkCaps(events); err != nil {
+		for _, ev := range events {
+			h.metrics.event(ev.Name, "rejected")
+		}
+		h.fail(w, r, err)
+		return
+	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	outcomes, err := store(ctx, h.pool, events)
+	outcomes, err := h.store.save(ctx, events)
 	if err != nil {
 		result := "failed"
 		if errors.Is(err, errUnstorable) {
 			result = "rejected"
 		}
-		for _, row := range rowsOf(events) {
-			h.metrics.event(row.ev.Name, result)
+		for _, ev := range events {
+			h.metrics.event(ev.Name, result)
 		}
 		h.fail(w, r, err)
 		return
@@ -202,6 +233,22 @@ func (h *handler) receive(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// checkCaps bounds the work of one delivery: Config.MaxEvents events and
+// Config.MaxEmails contacts named in all.
+func (h *handler) checkCaps(events []Event) error {
+	if len(events) > h.maxEvents {
+		return &capError{"events", len(events), h.maxEvents}
+	}
+	emails := 0
+	for _, ev := range events {
+		emails += len(ev.Emails)
+	}
+	if emails > h.maxEmails {
+		return &capError{"contacts named", emails, h.maxEmails}
+	}
+	return nil
+}
+
 // readBody reads at most h.maxBody bytes.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > h.maxBody {
@@ -221,12 +268,14 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 // details. It is the one place errors become statuses:
 //
 //	400 malformed or unstorable body, 401 bad credentials, 403 source not
-//	allowed, 413 body too large, 503 webhook not configured, and 429 with
+//	allowed, 413 body too large or over a cap (MaxEvents, MaxEmails), 503
+//	webhook not configured, and 429 with
 //	Retry-After for anything else (the database could not store the
 //	events): Brevo retries a delivery on 429 and on timeouts but discards it
 //	on other 4xx and, by its current documentation, on 5xx.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg, level := http.StatusTooManyRequests, "cannot store events now, retry later", slog.LevelError
+	capErr, overCap := errors.AsType[*capError](err)
 	switch {
 	case errors.Is(err, errNotConfigured):
 		code, msg, level = http.StatusServiceUnavailable, "webhook not configured", slog.LevelWarn
@@ -237,6 +286,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", h.authValue)
 	case errors.Is(err, errTooLarge):
 		code, msg, level = http.StatusRequestEntityTooLarge, "body too large", slog.LevelWarn
+	case overCap:
+		// Brevo discards a delivery answered 413 for good: someone should
+		// know events were dropped, and may raise the cap.
+		code, msg, level = http.StatusRequestEntityTooLarge, "too many "+capErr.what+" in one delivery", slog.LevelError
 	case errors.Is(err, errMalformed):
 		code, msg, level = http.StatusBadRequest, "malformed body", slog.LevelWarn
 	case errors.Is(err, errUnstorable):
