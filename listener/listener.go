@@ -22,6 +22,19 @@
 // private payload, and tears the connection down when three pings in a row do
 // not come back. That also proves the LISTEN registration is intact. The
 // syncer's fallback sweep remains the safety net for everything else.
+//
+// # When notifications cannot arrive
+//
+// Through a transaction-mode pooler (PgBouncer, Supabase's port 6543) LISTEN
+// "succeeds" on whichever server connection the pooler lends, which goes
+// back to the pool at once: nothing is ever delivered. The listener sees it
+// as a session in which not one of its pings came back. It then says so
+// once, at error level, naming the setting to fix (Config.URLName), reports
+// it through Degraded (for /readyz) and a metric, and wakes the syncer every
+// PollInterval, so that a selection still syncs within about a second; it
+// also reconnects, quietly, in case the connection had simply died. It
+// polls the same way while it is disconnected. A ping that comes back ends
+// the degraded state.
 package listener
 
 import (
@@ -51,8 +64,10 @@ const Channel = "brevosync"
 // Defaults for the zero values of Config.
 const (
 	DefaultPingInterval = 3 * time.Second
+	DefaultPollInterval = time.Second
 	DefaultMinBackoff   = time.Second
 	DefaultMaxBackoff   = 30 * time.Second
+	DefaultURLName      = "DATABASE_LISTEN_URL"
 )
 
 // Waker is what the listener drives: the syncer's claim loop.
@@ -72,6 +87,12 @@ type Config struct {
 	// PingInterval is the period of liveness pings; a connection is
 	// declared dead after three unanswered ones.
 	PingInterval time.Duration
+	// PollInterval is how often the syncer is woken while notifications
+	// cannot arrive (a transaction pooler) or the listener is disconnected.
+	PollInterval time.Duration
+	// URLName names the setting ConnConfig came from, in the message that
+	// says notifications do not arrive; default DATABASE_LISTEN_URL.
+	URLName string
 	// MinBackoff and MaxBackoff bound the jittered exponential wait between
 	// reconnects.
 	MinBackoff, MaxBackoff time.Duration
@@ -91,6 +112,9 @@ type Listener struct {
 
 	connected atomic.Bool
 	lastPing  atomic.Int64 // unix nanoseconds of the last ping seen
+	pinged    atomic.Bool  // a ping came back in this session
+	degraded  atomic.Bool  // no ping ever came back in a session: polling
+	warned    atomic.Bool  // the degraded state was reported
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every connect/disconnect
@@ -103,6 +127,8 @@ func New(cfg Config, w Waker) (*Listener, error) {
 	}
 	cfg.Channel = cmp.Or(cfg.Channel, Channel)
 	cfg.PingInterval = cmp.Or(cfg.PingInterval, DefaultPingInterval)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
+	cfg.URLName = cmp.Or(cfg.URLName, DefaultURLName)
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff)
 	cc := cfg.ConnConfig.Copy()
@@ -141,6 +167,54 @@ func New(cfg Config, w Waker) (*Listener, error) {
 // Connected reports whether the listener is LISTENing right now.
 func (l *Listener) Connected() bool { return l.connected.Load() }
 
+// Degraded says why the syncer is being polled although the listener is
+// connected (its notifications do not arrive), or "" when they do.
+func (l *Listener) Degraded() string {
+	if !l.degraded.Load() {
+		return ""
+	}
+	return fmt.Sprintf("notifications do not arrive on %s (a transaction-mode pooler?); polling every %s",
+		l.cfg.URLName, l.cfg.PollInterval)
+}
+
+// setDegraded enters or leaves the polling state.
+func (l *Listener) setDegraded(ctx context.Context, on bool) {
+	if l.degraded.Swap(on) == on {
+		return
+	}
+	l.metrics.setDegraded(on)
+	if !on {
+		l.log.InfoContext(ctx, "notifications arrive again; polling stopped")
+		return
+	}
+	if !l.warned.Swap(true) {
+		l.log.ErrorContext(ctx, "LISTEN gets no notifications: not one of the listener's own pings came back. "+
+			l.cfg.URLName+" seems to go through a transaction-mode pooler (such as Supabase's port 6543), "+
+			"which cannot carry LISTEN. Set "+l.cfg.URLName+" to a direct or session-mode connection "+
+			"(Supabase: the direct connection, or the pooler's port 5432). Meanwhile brevosync polls.",
+			slog.Duration("poll_interval", l.cfg.PollInterval))
+	} else {
+		l.log.WarnContext(ctx, "notifications do not arrive again; polling", slog.Duration("poll_interval", l.cfg.PollInterval))
+	}
+}
+
+// pollLoop wakes the syncer every PollInterval while notifications cannot
+// arrive or the listener is disconnected.
+func (l *Listener) pollLoop(ctx context.Context) {
+	t := time.NewTicker(l.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if l.degraded.Load() || !l.connected.Load() {
+			l.waker.Wake()
+		}
+	}
+}
+
 // Changes returns a channel closed at the next connect or disconnect. Tests
 // and readiness waiters use it instead of polling.
 func (l *Listener) Changes() <-chan struct{} {
@@ -163,6 +237,9 @@ func (l *Listener) setConnected(v bool) {
 // Run listens until ctx is cancelled, reconnecting as needed; it returns nil
 // then. Connection failures are logged and retried, never returned.
 func (l *Listener) Run(ctx context.Context) error {
+	var poll sync.WaitGroup
+	defer poll.Wait()
+	poll.Go(func() { l.pollLoop(ctx) })
 	backoff := l.newBackoff()
 	for attempt := 1; ; attempt++ {
 		connected, err := l.session(ctx)
@@ -174,7 +251,11 @@ func (l *Listener) Run(ctx context.Context) error {
 			l.metrics.reconnected()
 		}
 		d, _ := backoff.Next()
-		l.log.WarnContext(ctx, "listener connection lost; reconnecting",
+		level := slog.LevelWarn
+		if l.degraded.Load() {
+			level = slog.LevelDebug // said once already (setDegraded), and polling
+		}
+		l.log.Log(ctx, level, "listener connection lost; reconnecting",
 			slog.Any("err", err), slog.Int("attempt", attempt), slog.Duration("sleep_duration", d))
 		select {
 		case <-ctx.Done():
@@ -209,6 +290,7 @@ func (l *Listener) session(ctx context.Context) (connected bool, err error) {
 	pl.Handle(l.cfg.Channel, handler{l: l, connected: func() {
 		connected = true
 		l.lastPing.Store(time.Now().UnixNano())
+		l.pinged.Store(false)
 		l.setConnected(true)
 		l.log.InfoContext(ctx, "listening", slog.String("channel", l.cfg.Channel))
 	}})
@@ -236,6 +318,12 @@ func (l *Listener) pingLoop(ctx context.Context, cancel context.CancelCauseFunc)
 			continue
 		}
 		if since := time.Since(time.Unix(0, l.lastPing.Load())); since > 3*l.cfg.PingInterval {
+			if !l.pinged.Load() {
+				// Not one came back in this session: notifications cannot
+				// arrive (a pooler), or the connection died at once. Poll
+				// meanwhile, and reconnect in case it is the latter.
+				l.setDegraded(ctx, true)
+			}
 			cancel(fmt.Errorf("%w for %s", errPingTimeout, since.Round(time.Millisecond)))
 			return
 		}
@@ -258,6 +346,8 @@ func (h handler) HandleNotification(ctx context.Context, n *pgconn.Notification,
 	if strings.HasPrefix(n.Payload, "ping:") {
 		if n.Payload == h.l.pingID {
 			h.l.lastPing.Store(time.Now().UnixNano())
+			h.l.pinged.Store(true)
+			h.l.setDegraded(ctx, false)
 		}
 		return nil
 	}

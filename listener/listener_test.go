@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -291,3 +292,82 @@ func (p *freezingProxy) freeze() {
 }
 
 func (p *freezingProxy) thaw() {}
+
+// lockedBuffer is a log destination a test can read while the listener
+// writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// When the listener's own pings never come back (as through a
+// transaction-mode pooler: here, the listening connection is on another
+// database than the pings), it says so once at error level naming the
+// setting to fix, reports Degraded, and wakes the syncer every PollInterval;
+// a ping that comes back ends it.
+func TestPollsWhenNotificationsCannotArrive(t *testing.T) {
+	t.Parallel()
+	pool := schematest.NewPool(t)
+	elsewhere := schematest.NewPool(t)
+	var logs lockedBuffer
+	w := newWaker()
+	l, err := listener.New(listener.Config{
+		ConnConfig:   elsewhere.Config().ConnConfig, // pings sent through pool never reach it
+		Pool:         pool,
+		PingInterval: 50 * time.Millisecond,
+		PollInterval: 100 * time.Millisecond,
+		MinBackoff:   20 * time.Millisecond,
+		MaxBackoff:   40 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(io.MultiWriter(&logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = l.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Degraded() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener did not notice that its pings never come back")
+		}
+		w.next(t, "a wake-up while connecting")
+	}
+	if d := l.Degraded(); !strings.Contains(d, "DATABASE_LISTEN_URL") || !strings.Contains(d, "polling every 100ms") {
+		t.Errorf("Degraded() = %q, want it to name DATABASE_LISTEN_URL and the poll interval", d)
+	}
+	// Polled: wake-ups keep coming, about every 100ms, with no notification.
+	w.drain()
+	start := time.Now()
+	for range 5 {
+		w.next(t, "a poll")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("5 polls took %v, want about 0.5s", d)
+	}
+	// Said once, loudly, whatever the reconnects.
+	for l.Degraded() != "" && strings.Count(logs.String(), "reconnecting") < 3 {
+		w.next(t, "more reconnects")
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Errorf("%d error logs, want exactly one:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "transaction-mode pooler") {
+		t.Errorf("the error does not explain the likely cause:\n%s", logs.String())
+	}
+}

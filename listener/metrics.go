@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // nothing.
 type Metrics struct {
 	connected     prometheus.Gauge
+	degraded      prometheus.Gauge
 	reconnects    prometheus.Counter
 	notifications prometheus.Counter
 }
@@ -17,6 +18,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "brevosync_listener_connected",
 			Help: "1 while the listener is LISTENing, 0 while it reconnects.",
 		}),
+		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "brevosync_listener_polling",
+			Help: "1 while the listener is connected but its notifications do not arrive (a transaction-mode pooler), so the syncer is polled.",
+		}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "brevosync_listener_reconnects_total",
 			Help: "Listener sessions that ended after having connected (each is followed by a reconnect and a catch-up).",
@@ -26,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Selection notifications received (one per selecting transaction).",
 		}),
 	}
-	reg.MustRegister(m.connected, m.reconnects, m.notifications)
+	reg.MustRegister(m.connected, m.degraded, m.reconnects, m.notifications)
 	return m
 }
 
@@ -38,6 +43,17 @@ func (m *Metrics) setConnected(v bool) {
 		m.connected.Set(1)
 	} else {
 		m.connected.Set(0)
+	}
+}
+
+func (m *Metrics) setDegraded(v bool) {
+	if m == nil {
+		return
+	}
+	if v {
+		m.degraded.Set(1)
+	} else {
+		m.degraded.Set(0)
 	}
 }
 

@@ -233,7 +233,36 @@ type SweepReport struct {
 	Skipped  bool          // another replica held the sweep lock
 	Rescued  int64         // expired claims taken back
 	Due      int64         // contacts due now, counted up to SweepDueCap
+	Tasks    map[string]TaskResult
 	Duration time.Duration // how long the pass took
+}
+
+// SweepTask is maintenance the sweep runs on one replica at a time, inside
+// its transaction and under its lock: for example pruning old webhook
+// events. A task that fails is rolled back alone (a savepoint) and the
+// sweep goes on.
+type SweepTask struct {
+	Name string
+	// Run does the work and returns how many rows it touched.
+	Run func(ctx context.Context, tx pgx.Tx) (int64, error)
+}
+
+// TaskResult is what a SweepTask did in one pass.
+type TaskResult struct {
+	Count int64
+	Err   error
+}
+
+// runTask runs t under a savepoint of tx.
+func runTask(ctx context.Context, tx pgx.Tx, t SweepTask) (n int64, err error) {
+	err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		n, err = t.Run(ctx, sp)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	return n, nil
 }
 
 // SweepDueCap bounds the sweep's count of due contacts, so that a pass stays
@@ -258,7 +287,7 @@ SELECT
 // sweepOnce runs the sweep's heavy part under a transaction-level advisory
 // lock: take back expired claims and count what is due. A replica that
 // does not get the lock skips it; the others' claims do the rest.
-func sweepOnce(ctx context.Context, db *pgxpool.Pool) (SweepReport, error) {
+func sweepOnce(ctx context.Context, db *pgxpool.Pool, tasks []SweepTask) (SweepReport, error) {
 	start := time.Now()
 	var r SweepReport
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
@@ -275,7 +304,17 @@ func sweepOnce(ctx context.Context, db *pgxpool.Pool) (SweepReport, error) {
 			return err
 		}
 		r.Rescued = tag.RowsAffected()
-		return tx.QueryRow(ctx, sweepDueSQL, SweepDueCap).Scan(&r.Due)
+		if err := tx.QueryRow(ctx, sweepDueSQL, SweepDueCap).Scan(&r.Due); err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			n, err := runTask(ctx, tx, t)
+			if r.Tasks == nil {
+				r.Tasks = map[string]TaskResult{}
+			}
+			r.Tasks[t.Name] = TaskResult{Count: n, Err: err}
+		}
+		return nil
 	})
 	if err != nil {
 		return r, fmt.Errorf("sweep: %w", err)

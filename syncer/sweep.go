@@ -12,10 +12,18 @@ import (
 // claims, count what is due) on one replica at a time, then a claim pass on
 // this one for missed requests and due retries.
 func (s *Syncer) Sweep(ctx context.Context) (SweepReport, error) {
-	r, err := sweepOnce(ctx, s.db)
+	r, err := sweepOnce(ctx, s.db, s.cfg.SweepTasks)
 	s.metrics.sweep(r, err)
 	if err != nil {
 		return r, err
+	}
+	for name, t := range r.Tasks {
+		switch {
+		case t.Err != nil:
+			s.logUnlessDone(ctx, "sweep task "+name, t.Err)
+		case t.Count > 0:
+			s.log.InfoContext(ctx, "sweep task done", slog.String("task", name), slog.Int64("count", t.Count))
+		}
 	}
 	if !r.Skipped && (r.Rescued > 0 || r.Due > 0) {
 		s.log.InfoContext(ctx, "sweep found work", slog.Int64("rescued", r.Rescued), slog.Int64("due", r.Due),

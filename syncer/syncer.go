@@ -50,6 +50,8 @@ type Config struct {
 	Lease time.Duration
 	// SweepInterval is the period of the fallback sweep.
 	SweepInterval time.Duration
+	// SweepTasks run in every sweep, on one replica at a time.
+	SweepTasks []SweepTask
 	// ShutdownTimeout bounds how long requests in flight may finish once Run's
 	// context is cancelled; unfinished claims are then handed back.
 	ShutdownTimeout time.Duration

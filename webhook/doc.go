@@ -5,7 +5,7 @@
 //
 //	POST /webhooks/brevo  Brevo webhook events
 //	GET  /healthz         200 "ok" while the process runs
-//	GET  /readyz          200 when Config.Ready returns nil, else 503 {"error": reason}
+//	GET  /readyz          200 "ok" (and Config.ReadyNote's note) when Config.Ready returns nil, else 503 {"error": reason}
 //	GET  /metrics         Config.Metrics (404 when nil)
 //
 // # Authentication

@@ -46,6 +46,10 @@ type Config struct {
 	// listener connected); /readyz answers 503 with its error. Nil means
 	// always ready.
 	Ready func(ctx context.Context) error
+	// ReadyNote, when it returns a non-empty note while Ready is nil,
+	// adds it to /readyz's 200 body: the service works, degraded (for
+	// example polling because notifications do not arrive).
+	ReadyNote func() string
 	// Metrics serves /metrics, e.g. promhttp.HandlerFor(registry, …). Nil
 	// makes /metrics answer 404.
 	Metrics http.Handler
@@ -102,6 +106,7 @@ type handler struct {
 	trusted   []netip.Prefix
 	maxBody   int64
 	ready     func(ctx context.Context) error
+	readyNote func() string
 	metrics   *metrics
 	authValue string // WWW-Authenticate
 }
@@ -125,6 +130,7 @@ func NewHandler(cfg Config) http.Handler {
 		trusted:   cfg.TrustedProxies,
 		maxBody:   cmp.Or(max(cfg.MaxBodyBytes, 0), DefaultMaxBodyBytes),
 		ready:     cfg.Ready,
+		readyNote: cfg.ReadyNote,
 		metrics:   newMetrics(cfg.Registerer),
 		authValue: `Basic realm="brevosync"`,
 	}
@@ -330,7 +336,7 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
-// readyz is GET /readyz: Config.Ready.
+// readyz is GET /readyz: Config.Ready, and Config.ReadyNote.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if h.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
@@ -342,6 +348,11 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "ok\n")
+	if h.readyNote != nil {
+		if note := h.readyNote(); note != "" {
+			_, _ = io.WriteString(w, note+"\n")
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/brevosync/brevosync/cmd/brevosync/cli"
+	"github.com/brevosync/brevosync/cmd/brevosync/service"
 	"github.com/brevosync/brevosync/syncer/brevo"
 )
 
@@ -88,7 +89,7 @@ func runAttributes(ctx context.Context, e *cli.Env, fs *flag.FlagSet) error {
 		return cli.Usagef("unknown subcommand %q: the only one is 'ensure'", args[0])
 	}
 
-	cfg, err := loadConfig(e)
+	cfg, err := service.Load(e.Getenv, service.Brevo)
 	if err != nil {
 		return err
 	}

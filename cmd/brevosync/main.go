@@ -161,8 +161,9 @@ func noArgs(fs *flag.FlagSet) error {
 	return nil
 }
 
-// loadConfig reads the environment.
-func loadConfig(e *cli.Env) (*service.Config, error) { return service.Load(e.Getenv) }
+// loadConfig reads the settings of the commands that only need the
+// database: DATABASE_URL and the log settings; nothing else is validated.
+func loadConfig(e *cli.Env) (*service.Config, error) { return service.Load(e.Getenv, service.Database) }
 
 var versionCommand = &command{
 	name:    "version",

@@ -61,7 +61,7 @@ func TestUsageAndConfigurationErrorsExit2(t *testing.T) {
 		{"bad seed interval", with("BREVO_SYNC_SCHEDULER_INTERVAL_MINUTES", "x"), []string{"serve"}, 2, "BREVO_SYNC_SCHEDULER_INTERVAL_MINUTES"},
 		{"bad exponential", with("BREVO_SYNC_RETRY_EXPONENTIAL", "maybe"), []string{"serve"}, 2, "BREVO_SYNC_RETRY_EXPONENTIAL: not a valid boolean"},
 		{"bad list id", with("BREVO_LIST_ID", "3,x"), []string{"serve"}, 2, "BREVO_LIST_ID"},
-		{"lease too long", with("BREVO_SYNC_LEASE", "10m"), []string{"serve"}, 2, "BREVO_SYNC_LEASE: must be positive and at most 2m"},
+		{"lease too long", with("BREVO_SYNC_LEASE", "10m"), []string{"serve"}, 2, "BREVO_SYNC_LEASE: must be between 2s and 2m0s, not 10m0s"},
 		{"bad log level", with("LOG_LEVEL", "loud"), []string{"serve"}, 2, "LOG_LEVEL"},
 		{"bad log format", with("LOG_FORMAT", "xml"), []string{"serve"}, 2, "LOG_FORMAT"},
 		{"bad port", with("PORT", "http"), []string{"serve"}, 2, "PORT"},
@@ -110,7 +110,7 @@ func TestSeedApplicationNamesStillWork(t *testing.T) {
 			"BREVO_LIST_ID":                         "3, 4",
 			"PORT":                                  "9090",
 		}[k]
-	})
+	}, service.Serve)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestSeedApplicationNamesStillWork(t *testing.T) {
 	// The new names win over the seed application's.
 	cfg, err = service.Load(func(k string) string {
 		return map[string]string{"BREVO_SYNC_SWEEP_INTERVAL": "30s", "BREVO_SYNC_SCHEDULER_INTERVAL_MINUTES": "7"}[k]
-	})
+	}, service.Serve)
 	if err != nil || cfg.SweepInterval.String() != "30s" {
 		t.Errorf("sweep interval = %v (%v), want 30s", cfg.SweepInterval, err)
 	}

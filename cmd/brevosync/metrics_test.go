@@ -31,7 +31,7 @@ func TestMetricsScrape(t *testing.T) {
 		"BREVO_WEBHOOK_TOKEN":       "m-token",
 		"BREVO_SYNC_SWEEP_INTERVAL": "100ms",
 		"HTTP_ADDR":                 "127.0.0.1:0",
-	}))
+	}), service.Serve)
 	if err != nil {
 		t.Fatal(err)
 	}

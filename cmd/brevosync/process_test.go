@@ -187,7 +187,7 @@ func TestSIGKILLMidRequestLeavesNothingStuck(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, brevotest.Config{})
 	e.sim.Script("kill1@example.com", brevotest.Fault{Latency: time.Hour}) // never answered
-	p := startProcess(t, e.vars("BREVO_SYNC_LEASE", "3s", "BREVO_REQUEST_TIMEOUT", "2s"))
+	p := startProcess(t, e.vars("BREVO_SYNC_LEASE", "3s", "BREVO_REQUEST_TIMEOUT", "1s"))
 
 	e.seed(t, "kill", 1)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

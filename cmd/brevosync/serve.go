@@ -26,7 +26,7 @@ See README.md for every setting.`,
 		if err := noArgs(fs); err != nil {
 			return err
 		}
-		cfg, err := loadConfig(e)
+		cfg, err := service.Load(e.Getenv, service.Serve)
 		if err != nil {
 			return err
 		}

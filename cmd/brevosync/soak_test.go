@@ -48,7 +48,7 @@ func TestSoak(t *testing.T) {
 		"BREVO_REQUEST_TIMEOUT":     "1s",
 		"BREVO_SYNC_SWEEP_INTERVAL": "2s",
 		"HTTP_ADDR":                 "127.0.0.1:0",
-	}))
+	}), service.Serve)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,7 +158,7 @@ func (b *bench) sweep(ctx context.Context) (*sweepResult, error) {
 		return nil, err
 	}
 	// The service's syncer connections carry these settings; measure with them.
-	pool, err := service.OpenPool(ctx, dsn, "brevosync-bench", syncer.SessionSettings)
+	pool, err := service.OpenPool(ctx, "DATABASE_URL", dsn, service.PoolOptions{AppName: "brevosync-bench", Params: syncer.SessionSettings})
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ func (b *bench) latency(ctx context.Context) (*latencyResult, error) {
 		mu.Unlock()
 	})
 
-	cfg, err := service.Load(mapGetenv(b.serviceVars(dsn, sim.URL())))
+	cfg, err := service.Load(mapGetenv(b.serviceVars(dsn, sim.URL())), service.Serve)
 	if err != nil {
 		return nil, err
 	}

@@ -147,7 +147,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 	logger := service.NewLogger(d.env.Stderr, d.env.Getenv("LOG_FORMAT"), level)
 	d.mode = db.mode
-	pool, err := service.OpenPool(ctx, db.url, "brevosync-demo", nil)
+	pool, err := service.OpenPool(ctx, "DATABASE_URL", db.url, service.PoolOptions{AppName: "brevosync-demo"})
 	if err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func (d *demo) newSimulator(dbURL, logLevel string) (*brevotest.Server, *service
 		"LOG_FORMAT":                  d.env.Getenv("LOG_FORMAT"),
 		"LOG_LEVEL":                   logLevel,
 	}
-	cfg, err := service.Load(func(k string) string { return vars[k] })
+	cfg, err := service.Load(func(k string) string { return vars[k] }, service.Serve)
 	if err != nil {
 		sim.Close()
 		return nil, nil, fmt.Errorf("demo configuration: %w", err)

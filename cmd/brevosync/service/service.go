@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -70,7 +71,18 @@ type Hooks struct {
 // sweep, and the HTTP server (webhook, health, readiness, metrics).
 func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) error {
 	TuneGC()
-	pool, err := OpenPool(ctx, cfg.DatabaseURL, "brevosync", nil)
+	// The syncer's own pool first, with the session settings its statements
+	// want (see syncer.SessionSettings): it is the one that recognises a
+	// pooler, by its refusal of them.
+	syncPool, pooled, err := OpenPooled(ctx, "DATABASE_URL", cfg.DatabaseURL, PoolOptions{
+		AppName: "brevosync-syncer", Params: syncer.SessionSettings, Logger: logger,
+		Tune: func(c *pgxpool.Config) { c.MinConns = min(3, c.MaxConns) }, // claim, outcomes, timer: warm from the start
+	})
+	if err != nil {
+		return err
+	}
+	defer syncPool.Close()
+	pool, err := OpenPool(ctx, "DATABASE_URL", cfg.DatabaseURL, PoolOptions{AppName: "brevosync", Pooled: pooled})
 	if err != nil {
 		return err
 	}
@@ -78,14 +90,13 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 	if err := schema.Check(ctx, pool); err != nil {
 		return err
 	}
-	// The syncer's own pool, with the session settings its statements want
-	// (see syncer.SessionSettings).
-	syncPool, err := OpenPool(ctx, cfg.DatabaseURL, "brevosync-syncer", syncer.SessionSettings,
-		func(c *pgxpool.Config) { c.MinConns = min(3, c.MaxConns) }) // claim, outcomes, timer: warm from the start
+	listenConn, err := pgx.ParseConfig(cfg.DatabaseListenURL)
 	if err != nil {
-		return err
+		return &ConfigError{Var: "DATABASE_LISTEN_URL", Err: fmt.Errorf("not a valid Postgres connection string: %s", parseProblem(err))}
 	}
-	defer syncPool.Close()
+	if soft, hard, err := webhook.RaiseFileLimit(); err == nil {
+		logger.Debug("open files limit", slog.Uint64("soft", soft), slog.Uint64("hard", hard))
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -103,6 +114,7 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		Lease:           cfg.Lease,
 		SweepInterval:   cfg.SweepInterval,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		SweepTasks:      []syncer.SweepTask{pruneEvents(cfg.WebhookRetention)},
 		Logger:          logger,
 		Metrics:         syncer.NewMetrics(reg, pool),
 		OnOutcome:       hooks.OnOutcome,
@@ -110,9 +122,14 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 	if err != nil {
 		return err
 	}
+	listenName := "DATABASE_LISTEN_URL"
+	if cfg.DatabaseListenURL == cfg.DatabaseURL {
+		listenName = "DATABASE_URL (no DATABASE_LISTEN_URL is set)"
+	}
 	li, err := listener.New(listener.Config{
-		ConnConfig: pool.Config().ConnConfig,
+		ConnConfig: listenConn,
 		Pool:       pool,
+		URLName:    listenName,
 		Logger:     logger,
 		Metrics:    listener.NewMetrics(reg),
 	}, sy)
@@ -129,11 +146,14 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		Registerer:     reg,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Ready: func(ctx context.Context) error {
-			if !li.Connected() {
+			// Polling (Degraded) keeps latency bounded whatever the
+			// listener's connection does: the service works.
+			if !li.Connected() && li.Degraded() == "" {
 				return errors.New("listener not connected")
 			}
 			return pool.Ping(ctx)
 		},
+		ReadyNote: li.Degraded,
 	})
 	srv := webhook.NewServer(cfg.HTTPAddr, handler)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -215,5 +235,16 @@ func warnMissingAttributes(ctx context.Context, client *brevo.Client, logger *sl
 	if missing := brevo.Missing(attrs); len(missing) > 0 {
 		logger.Warn("Brevo lacks attributes the mapping sends, and drops them silently; "+
 			"run 'brevosync attributes ensure' to create them", slog.Any("missing", missing))
+	}
+}
+
+// pruneEvents is the sweep task that deletes webhook events older than
+// retention, in small batches.
+func pruneEvents(retention time.Duration) syncer.SweepTask {
+	return syncer.SweepTask{
+		Name: "prune webhook events",
+		Run: func(ctx context.Context, tx pgx.Tx) (int64, error) {
+			return webhook.PruneEvents(ctx, tx, retention, 0)
+		},
 	}
 }
