@@ -230,9 +230,9 @@ const sweepLockKey int64 = 0x62726576_6f737963 // "brevosyc"
 
 // SweepReport is what one sweep pass found.
 type SweepReport struct {
-	Skipped  bool          // another replica held the sweep lock
-	Rescued  int64         // expired claims taken back
-	Due      int64         // contacts due now, counted up to SweepDueCap
+	Skipped  bool  // another replica held the sweep lock
+	Rescued  int64 // expired claims taken back
+	Due      int64 // contacts due now, counted up to SweepDueCap
 	Tasks    map[string]TaskResult
 	Duration time.Duration // how long the pass took
 }
