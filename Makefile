@@ -29,8 +29,9 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-fuzz: ## fuzz the webhook parser for 5 minutes
-	$(GO) test -run '^$$' -fuzz FuzzParseEvents -fuzztime 5m ./webhook/
+fuzz: ## fuzz the webhook parser and the configuration parser, 5 minutes each (FUZZTIME=30s for less)
+	$(GO) test -run '^$$' -fuzz FuzzParseEvents -fuzztime $(or $(FUZZTIME),5m) ./webhook/
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(or $(FUZZTIME),5m) ./cmd/brevosync/service/
 
 demo: ## see it work: a simulated Brevo, ~50 contacts, your Postgres or a throwaway one (ARGS="-json -keep -cluster -v")
 	$(GO) run ./cmd/brevosync demo $(ARGS)
