@@ -14,6 +14,7 @@ import (
 var ServiceColumns = []string{
 	"brevo_retry_count", "brevo_next_retry_at", "brevo_synced_at", "brevo_confirmed_at",
 	"brevo_unsubscribed_at", "brevo_requested_at", "brevo_claim_token", "brevo_lease_until",
+	"brevo_sync_note",
 }
 
 // AppColumns are the application's columns of contacts that `status` reads.
@@ -110,8 +111,13 @@ func Check(ctx context.Context, db *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("check schema: %w", err)
 	}
-	if !s.HasNodes || !s.HasTrigger {
+	if !s.HasNodes || !s.HasTrigger || !s.HasEvents {
 		return ErrNotMigrated
+	}
+	for _, c := range ServiceColumns {
+		if !s.Columns[c] {
+			return fmt.Errorf("the database lacks brevosync's column contacts.%s: run 'brevosync migrate'", c)
+		}
 	}
 	return nil
 }

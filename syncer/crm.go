@@ -29,6 +29,10 @@ type Sent struct {
 	ID string
 	// Status is the answer's HTTP status, for metrics (0 when unknown).
 	Status int
+	// Note, when set, says what the CRM did differently from what the row
+	// asked (e.g. a phone number it refused); it is written on the row
+	// (brevo_sync_note).
+	Note string
 }
 
 // ErrorKind is what a failed CRM call means for the contact it was about.

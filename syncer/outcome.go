@@ -63,13 +63,14 @@ type outcome struct {
 	retries   int           // brevo_retry_count
 	delay     time.Duration // brevo_next_retry_at = now() + delay; < 0 means NULL
 	brevoID   string        // brevo_contact_id when Brevo returned one, else ""
+	note      string        // brevo_sync_note on success
 
 	contact Contact // for logs and metrics
 }
 
 func complete(c Contact, token string, sent Sent) outcome {
 	return outcome{id: c.ID, token: token, contact: c, result: ResultComplete,
-		state: schema.Complete, retries: c.RetryCount, delay: -1, brevoID: sent.ID}
+		state: schema.Complete, retries: c.RetryCount, delay: -1, brevoID: sent.ID, note: sent.Note}
 }
 
 // failure applies the retry policy to a failed attempt of c: Failed, or a

@@ -104,10 +104,13 @@ UPDATE contacts AS c SET` + touch + `
 	                               ELSE now() + r.delay_ms * interval '1 millisecond' END,
 	brevo_synced_at         = CASE WHEN r.sync = ` + schema.Literal(schema.Complete.Sync) + ` THEN now() ELSE c.brevo_synced_at END,
 	brevo_contact_id        = coalesce(nullif(r.brevo_id, ''), c.brevo_contact_id),
+	brevo_sync_note         = CASE WHEN r.sync = ` + schema.Literal(schema.Complete.Sync) + ` THEN nullif(r.note, '')
+	                               ELSE c.brevo_sync_note END,
 	brevo_claim_token       = NULL,
 	brevo_lease_until       = NULL
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::int[], $8::bigint[], $9::text[])
-	AS r(id, token, sync, proc, err, keep_err, retries, delay_ms, brevo_id)
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::int[], $8::bigint[], $9::text[],
+	$10::text[])
+	AS r(id, token, sync, proc, err, keep_err, retries, delay_ms, brevo_id, note)
 WHERE c.id = r.id AND c.brevo_claim_token = r.token
   -- Compared as text on purpose: written plainly, the condition matches
   -- contacts_brevo_claims_idx's predicate, and with statistics that say few
@@ -131,8 +134,9 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome, touchUpdate
 	ids, tokens := make([]string, n), make([]string, n)
 	syncs, procs, errs := make([]string, n), make([]string, n), make([]string, n)
 	keep, retries := make([]bool, n), make([]int32, n)
-	delays, brevoIDs := make([]int64, n), make([]string, n)
+	delays, brevoIDs, notes := make([]int64, n), make([]string, n), make([]string, n)
 	for i, o := range outs {
+		notes[i] = o.note
 		ids[i], tokens[i] = o.id, o.token
 		syncs[i], procs[i], errs[i] = o.state.Sync, o.state.Proc, o.err
 		keep[i], retries[i] = o.keepErr, int32(o.retries)
@@ -145,7 +149,7 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome, touchUpdate
 	if touchUpdatedAt {
 		q = finalizeTouched
 	}
-	rows, err := db.Query(ctx, q, ids, tokens, syncs, procs, errs, keep, retries, delays, brevoIDs)
+	rows, err := db.Query(ctx, q, ids, tokens, syncs, procs, errs, keep, retries, delays, brevoIDs, notes)
 	if err != nil {
 		return nil, fmt.Errorf("finalize %d contacts: %w", n, err)
 	}

@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,46 @@ func TestOutcomeBumpsUpdatedAt(t *testing.T) {
 	if err := b.pool.QueryRow(t.Context(), `SELECT updated_at > now() - interval '1 minute' FROM contacts WHERE id = $1`, id).
 		Scan(&fresh); err != nil || !fresh {
 		t.Errorf("updated_at not bumped by the outcome write (%v)", err)
+	}
+}
+
+// Brevo refuses a contact whose SMS number another contact holds: it is
+// sent again without the SMS, and the row says why its phone number was
+// left out.
+func TestDuplicateSMSSentWithoutIt(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, brevotest.Config{})
+	b.start(t, testConfig())
+	var first, second string
+	for _, c := range []struct {
+		email string
+		id    *string
+	}{{"first@example.com", &first}, {"second@example.com", &second}} {
+		if err := b.pool.QueryRow(t.Context(), `INSERT INTO contacts (email, phone_number) VALUES ($1, '+33612345678')
+			RETURNING id`, c.email).Scan(c.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.selectContacts(t, first)
+	b.obs.final(t, first, syncer.ResultComplete)
+	b.selectContacts(t, second)
+	b.obs.final(t, second, syncer.ResultComplete)
+
+	sim, ok := b.sim.Contact("second@example.com")
+	if !ok || sim.Attributes["SMS"] != nil {
+		t.Errorf("Brevo has second@example.com = %+v (%v), want it without the SMS", sim, ok)
+	}
+	if ups := b.sim.UpsertsFor("second@example.com"); len(ups) != 2 || ups[0].Status != 400 || ups[1].Status != 201 {
+		t.Errorf("upserts of the second contact: %d, want a 400 then a 201", len(ups))
+	}
+	var note *string
+	if err := b.pool.QueryRow(t.Context(), `SELECT brevo_sync_note FROM contacts WHERE id = $1`, second).Scan(&note); err != nil {
+		t.Fatal(err)
+	}
+	if note == nil || !strings.Contains(*note, "another contact") {
+		t.Errorf("brevo_sync_note = %v, want why the phone number was left out", note)
+	}
+	if r := b.row(t, second); r.Sync != "Complete" || r.Error != nil {
+		t.Errorf("row = %+v, want Complete with no error", r)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -53,18 +55,42 @@ type Client struct {
 
 // NewClient returns a client for cfg, filling in defaults.
 func NewClient(cfg Config) *Client {
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{
-			Timeout:   cmp.Or(cfg.Timeout, DefaultTimeout),
-			Transport: newTransport(),
-		}
+	hc := &http.Client{
+		Timeout:   cmp.Or(cfg.Timeout, DefaultTimeout),
+		Transport: newTransport(),
 	}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient // a copy: the redirect policy below is ours
+		hc = &c
+	}
+	base := strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/")
+	hc.CheckRedirect = sameHost(base, hc.CheckRedirect)
 	return &Client{
-		base:      strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/"),
+		base:      base,
 		apiKey:    cfg.APIKey,
 		userAgent: cmp.Or(cfg.UserAgent, DefaultUserAgent),
 		hc:        hc,
+	}
+}
+
+// sameHost is the redirect policy: follow a redirect only to the base URL's
+// own scheme and host, so that the api-key header, which Go forwards on
+// redirects (it drops only Authorization and cookies), never reaches
+// another host.
+func sameHost(base string, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	b, _ := url.Parse(base)
+	return func(req *http.Request, via []*http.Request) error {
+		if b == nil || !strings.EqualFold(req.URL.Scheme, b.Scheme) || !strings.EqualFold(req.URL.Host, b.Host) {
+			return fmt.Errorf("refusing to follow a redirect to %s://%s: the API key goes only to %s",
+				req.URL.Scheme, req.URL.Host, b.Host)
+		}
+		if len(via) >= 5 {
+			return errors.New("stopped after 5 redirects")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
 	}
 }
 

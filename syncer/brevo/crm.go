@@ -2,6 +2,7 @@ package brevo
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -23,17 +24,32 @@ func NewCRM(client *Client, listIDs []int64) *CRM {
 	return &CRM{client: client, listIDs: listIDs}
 }
 
+// NoteSMSLeftOut is written on a synced row whose phone number Brevo
+// refused because another Brevo contact holds it.
+const NoteSMSLeftOut = "phone number not sent as SMS: Brevo has it on another contact (duplicate_parameter SMS)"
+
 // Name is "Brevo".
 func (b *CRM) Name() string { return "Brevo" }
 
 // Upsert sends c with POST /contacts and "updateEnabled": true. Failures
 // are *syncer.Error, sorted by [Classify].
+//
+// Brevo refuses a contact whose SMS number another contact holds (facts
+// sheet §2): that contact is sent again without its SMS, and the Sent's
+// Note says why the row's phone number was left out.
 func (b *CRM) Upsert(ctx context.Context, c syncer.Contact) (syncer.Sent, error) {
-	res, err := b.client.UpsertContact(ctx, ToContact(c, b.listIDs))
+	ct := ToContact(c, b.listIDs)
+	res, err := b.client.UpsertContact(ctx, ct)
+	note := ""
+	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.DuplicateSMS() && ct.Attributes["SMS"] != nil {
+		delete(ct.Attributes, "SMS")
+		note = NoteSMSLeftOut
+		res, err = b.client.UpsertContact(ctx, ct)
+	}
 	if err != nil {
 		return syncer.Sent{}, crmError(err)
 	}
-	sent := syncer.Sent{Status: http.StatusNoContent}
+	sent := syncer.Sent{Status: http.StatusNoContent, Note: note}
 	if res.Created {
 		sent.Status = http.StatusCreated
 	}

@@ -29,6 +29,25 @@ type APIError struct {
 	RateLimitReset time.Duration
 	// RequestID is the sib-request-id header, for Brevo support; may be empty.
 	RequestID string
+	// DuplicateIdentifiers is metadata.duplicate_identifiers of a refusal
+	// because another contact holds an identifier (e.g. ["SMS"]).
+	DuplicateIdentifiers []string
+}
+
+// DuplicateSMS reports Brevo's refusal of a contact whose SMS number
+// another contact already holds. The code of this refusal has changed over
+// time (duplicate_parameter, invalid_parameter), so it is recognised by the
+// metadata or by the message.
+func (e *APIError) DuplicateSMS() bool {
+	if e.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	for _, id := range e.DuplicateIdentifiers {
+		if strings.EqualFold(id, "SMS") {
+			return true
+		}
+	}
+	return strings.Contains(e.Message, "SMS is already associated with another Contact")
 }
 
 // newAPIError builds the error for a non-2xx response with the (capped) body b.
@@ -38,12 +57,16 @@ func newAPIError(resp *http.Response, b []byte) *APIError {
 		RequestID:  resp.Header.Get("sib-request-id"),
 	}
 	var body struct {
-		Code    any `json:"code"`
-		Message any `json:"message"`
+		Code     any `json:"code"`
+		Message  any `json:"message"`
+		Metadata struct {
+			DuplicateIdentifiers []string `json:"duplicate_identifiers"`
+		} `json:"metadata"`
 	}
 	if json.Unmarshal(b, &body) == nil {
 		e.Code = jsonText(body.Code)
 		e.Message = jsonText(body.Message)
+		e.DuplicateIdentifiers = body.Metadata.DuplicateIdentifiers
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)

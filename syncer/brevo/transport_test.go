@@ -154,3 +154,42 @@ func TestCanceledContext(t *testing.T) {
 		t.Errorf("Classify(%v) = %v, want temporary", err, got)
 	}
 }
+
+// TestAPIKeyNeverFollowsARedirectToAnotherHost: a 307 from the base URL to
+// another host is refused, and the other host never sees the api-key.
+func TestAPIKeyNeverFollowsARedirectToAnotherHost(t *testing.T) {
+	t.Parallel()
+	var leaked atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("api-key") != "" {
+			leaked.Add(1)
+		}
+		answer(200, `{"attributes":[]}`)(w, r)
+	}))
+	t.Cleanup(other.Close)
+	srv, _ := recordServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	})
+	for _, hc := range []*http.Client{nil, {Timeout: time.Second}} {
+		c := brevo.NewClient(brevo.Config{BaseURL: srv.URL + "/v3", APIKey: "secret-key", HTTPClient: hc})
+		_, err := c.Attributes(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "refusing to follow a redirect") {
+			t.Errorf("Attributes through a cross-host redirect = %v, want it refused", err)
+		}
+	}
+	if n := leaked.Load(); n != 0 {
+		t.Errorf("the other host received the api-key %d times", n)
+	}
+	// A redirect within the base URL's host is followed.
+	same, _ := recordServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/old/v3/contacts/attributes" {
+			http.Redirect(w, r, "/v3/contacts/attributes", http.StatusTemporaryRedirect)
+			return
+		}
+		answer(200, `{"attributes":[]}`)(w, r)
+	})
+	c := brevo.NewClient(brevo.Config{BaseURL: same.URL + "/old/v3", APIKey: "k"})
+	if _, err := c.Attributes(t.Context()); err != nil {
+		t.Errorf("Attributes through a same-host redirect: %v", err)
+	}
+}
