@@ -151,7 +151,8 @@ func orDash(s string) string {
 func ensureAttributes(ctx context.Context, w, stderr io.Writer, client *brevo.Client, attrs []brevo.Attribute, dry bool, baseURL string) error {
 	for _, a := range attrs {
 		if m := brevo.Mismatch(a); m != "" {
-			fmt.Fprintf(stderr, "warning: %s %s; ensure does not change existing attributes: fix it in Brevo\n", a.Name, m)
+			fmt.Fprintf(stderr, "cannot fix: %s %s. ensure does not change an existing attribute: to change it, "+
+				"delete it in Brevo (Contacts > Settings > Contact attributes) and run ensure again\n", a.Name, m)
 		}
 	}
 	missing := brevo.Missing(attrs)

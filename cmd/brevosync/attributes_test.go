@@ -93,14 +93,14 @@ func TestAttributesEmptyAccountAndTypeMismatch(t *testing.T) {
 	vars := brevoVars(sim)
 
 	code, out, _ := runCmd(t, vars, "attributes")
-	if code != 0 || !strings.Contains(out, "used, but has type text; the mapping sends boolean") ||
+	if code != 0 || !strings.Contains(out, `used, but is text: sent as "true" or "false"`) ||
 		!strings.Contains(out, "have another type in Brevo") {
 		t.Errorf("attributes: exit %d\n%s", code, out)
 	}
 	// ensure adds the missing ones (FIRSTNAME, LASTNAME and SMS too) and
 	// warns about, but does not touch, the mismatched one.
 	code, out, stderr := runCmd(t, vars, "attributes", "ensure")
-	if code != 0 || !strings.Contains(stderr, "warning: HAS_GMAIL has type text") || !strings.Contains(out, "created SMS (text)") {
+	if code != 0 || !strings.Contains(stderr, "cannot fix: HAS_GMAIL is text") || !strings.Contains(out, "created SMS (text)") {
 		t.Errorf("attributes ensure: exit %d\n%s%s", code, out, stderr)
 	}
 	want := []string{"HAS_GMAIL normal text", "FIRSTNAME normal text", "LASTNAME normal text", "SMS normal text",

@@ -189,7 +189,7 @@ func TestAttributes(t *testing.T) {
 	}
 	want := []brevo.Attribute{
 		{Name: "FIRSTNAME", Category: "normal", Type: "text"},
-		{Name: "GENDER", Category: "category", Type: "text"},
+		{Name: "GENDER", Category: "category", Type: "text", Enumeration: []brevo.EnumValue{{Value: 1, Label: "Men"}}},
 		{Name: "CALC", Category: "calculated"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

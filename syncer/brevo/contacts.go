@@ -88,6 +88,15 @@ type Attribute struct {
 	// Type is "text", "date", "float", "boolean", ...; Brevo leaves it out
 	// for some categories.
 	Type string `json:"type,omitempty"`
+	// Enumeration are a category attribute's values and their labels.
+	Enumeration []EnumValue `json:"enumeration,omitempty"`
+}
+
+// EnumValue is one value of a category attribute: a contact carries Value,
+// Brevo's UI shows Label.
+type EnumValue struct {
+	Value int    `json:"value"`
+	Label string `json:"label"`
 }
 
 // Attributes lists the account's contact attributes: GET /contacts/attributes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/brevosync/brevosync/syncer"
 )
@@ -14,6 +15,7 @@ import (
 type CRM struct {
 	client  *Client
 	listIDs []int64
+	types   atomic.Pointer[map[string]Attribute] // the account's attributes, once loaded
 }
 
 var _ syncer.CRM = (*CRM)(nil)
@@ -38,7 +40,11 @@ func (b *CRM) Name() string { return "Brevo" }
 // sheet §2): that contact is sent again without its SMS, and the Sent's
 // Note says why the row's phone number was left out.
 func (b *CRM) Upsert(ctx context.Context, c syncer.Contact) (syncer.Sent, error) {
-	ct := ToContact(c, b.listIDs)
+	var types map[string]Attribute
+	if t := b.types.Load(); t != nil {
+		types = *t
+	}
+	ct := ToContact(c, b.listIDs, types)
 	res, err := b.client.UpsertContact(ctx, ct)
 	note := ""
 	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.DuplicateSMS() && ct.Attributes["SMS"] != nil {
@@ -65,4 +71,18 @@ func (b *CRM) Probe(ctx context.Context) error {
 		return crmError(err)
 	}
 	return nil
+}
+
+// LoadAttributes reads the account's contact attributes, so that each
+// mapped value is sent in the form its attribute takes (see ToContact), and
+// returns them. Until it succeeds, values are sent in the mapping's own
+// form.
+func (b *CRM) LoadAttributes(ctx context.Context) ([]Attribute, error) {
+	attrs, err := b.client.Attributes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	types := typesOf(attrs)
+	b.types.Store(&types)
+	return attrs, nil
 }

@@ -105,9 +105,10 @@ func TestAPIErrors(t *testing.T) {
 		{
 			name:    "duplicate with metadata",
 			handler: answer(400, `{"code":"duplicate_parameter","message":"SMS is already associated with another Contact","metadata":{"duplicate_identifiers":["SMS"]}}`),
-			want:    brevo.APIError{StatusCode: 400, Code: "duplicate_parameter", Message: "SMS is already associated with another Contact"},
-			text:    "brevo: 400 duplicate_parameter: SMS is already associated with another Contact",
-			class:   syncer.Rejected,
+			want: brevo.APIError{StatusCode: 400, Code: "duplicate_parameter", Message: "SMS is already associated with another Contact",
+				DuplicateIdentifiers: []string{"SMS"}},
+			text:  "brevo: 400 duplicate_parameter: SMS is already associated with another Contact",
+			class: syncer.Rejected,
 		},
 		{
 			name:    "unauthorized",

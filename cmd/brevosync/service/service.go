@@ -106,7 +106,8 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		APIKey:  cfg.APIKey,
 		Timeout: cfg.RequestTimeout,
 	})
-	sy, err := syncer.New(syncPool, brevo.NewCRM(client, cfg.ListIDs), syncer.Config{
+	crm := brevo.NewCRM(client, cfg.ListIDs)
+	sy, err := syncer.New(syncPool, crm, syncer.Config{
 		BatchSize:       cfg.BatchSize,
 		Concurrency:     cfg.Concurrency,
 		RateLimit:       cfg.RateLimit,
@@ -178,6 +179,10 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		slog.Duration("lease", cfg.Lease),
 		slog.Duration("sweep_interval", cfg.SweepInterval))
 
+	// Before the first send, so that values go in the form each attribute
+	// takes.
+	checkAttributes(ctx, crm, logger)
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return li.Run(gctx) })
 	g.Go(func() error { return sy.Run(gctx) })
@@ -192,10 +197,6 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
-	})
-	g.Go(func() error {
-		warnMissingAttributes(gctx, client, logger)
-		return nil
 	})
 	if hooks.Started != nil {
 		hooks.Started(Serving{Addr: ln.Addr(), Listener: li, Syncer: sy})
@@ -220,21 +221,26 @@ func TuneGC() {
 	}
 }
 
-// warnMissingAttributes tells the operator about mapped attributes Brevo
-// lacks: Brevo silently drops unknown attributes.
-func warnMissingAttributes(ctx context.Context, client *brevo.Client, logger *slog.Logger) {
-	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+// checkAttributes reads the account's attributes, so that values go in the
+// form each attribute takes, and tells the operator what Brevo would drop:
+// attributes it lacks, and values that fit no attribute type.
+func checkAttributes(ctx context.Context, crm *brevo.CRM, logger *slog.Logger) {
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	attrs, err := client.Attributes(actx)
+	attrs, err := crm.LoadAttributes(actx)
 	if err != nil {
 		if ctx.Err() == nil {
-			logger.Warn("could not list Brevo's contact attributes", slog.Any("err", err))
+			logger.Warn("could not list Brevo's contact attributes; values are sent in the mapping's own form",
+				slog.Any("err", err))
 		}
 		return
 	}
 	if missing := brevo.Missing(attrs); len(missing) > 0 {
 		logger.Warn("Brevo lacks attributes the mapping sends, and drops them silently; "+
 			"run 'brevosync attributes ensure' to create them", slog.Any("missing", missing))
+	}
+	for _, m := range brevo.Mismatches(attrs) {
+		logger.Warn("a Brevo attribute differs from the mapping; see 'brevosync attributes'", slog.String("attribute", m))
 	}
 }
 

@@ -16,6 +16,14 @@ type Attribute struct {
 	Category string `json:"category"`
 	// Type is "text", "date", "float", "boolean", ...
 	Type string `json:"type,omitempty"`
+	// Enumeration are a category attribute's values and labels.
+	Enumeration []EnumValue `json:"enumeration,omitempty"`
+}
+
+// EnumValue is one value of a category attribute.
+type EnumValue struct {
+	Value int    `json:"value"`
+	Label string `json:"label"`
 }
 
 func defaultAttributes() []Attribute {
