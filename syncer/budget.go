@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,35 @@ func (b *budget) perSecond() float64 {
 		return 0
 	}
 	return float64(b.limiter.Limit())
+}
+
+// errPaused and errHeld explain a request the budget did not let go.
+var (
+	errPaused = errors.New("sending is paused: the CRM refuses the credentials")
+	errHeld   = errors.New("sending is rate limited by the CRM for a while")
+)
+
+// Wait is the Pacer's: a token, then no pause in the way (see Pacer).
+func (b *budget) Wait(ctx context.Context) error {
+	if err := b.take(ctx); err != nil {
+		return err
+	}
+	for {
+		wait, paused := b.state()
+		switch {
+		case paused:
+			return &Error{Kind: Unauthorized, Err: errPaused}
+		case wait <= 0:
+			return nil
+		case wait > maxHold:
+			return &Error{Kind: RateLimited, Wait: wait, Err: errHeld}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // take waits for a token.

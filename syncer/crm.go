@@ -16,11 +16,28 @@ type CRM interface {
 	Name() string
 	// Upsert creates c in the CRM or updates it, keyed by its email. It
 	// must be idempotent: the syncer delivers at least once. A failure the
-	// syncer should act on other than by retrying is an *Error.
+	// syncer should act on other than by retrying is an *Error. The syncer
+	// has paid for one request from the rate limit; a CRM that needs more
+	// for one contact waits on the Pacer it was given (see Paced) for each.
 	Upsert(ctx context.Context, c Contact) (Sent, error)
 	// Probe makes a read-only call that succeeds when the credentials
 	// work; the syncer calls it while sending is paused for Unauthorized.
 	Probe(ctx context.Context) error
+}
+
+// Pacer spends the shared request budget: BREVO_SYNC_RATE_LIMIT, shared by
+// the replicas, with the CRM's pauses (a 429's wait, refused credentials).
+// Wait returns nil when a request may go; an *Error of kind RateLimited
+// (with the wait) or Unauthorized when sending is paused for longer than a
+// request should be held; or the context's error.
+type Pacer interface {
+	Wait(ctx context.Context) error
+}
+
+// Paced is implemented by a CRM whose extra requests must share the
+// syncer's budget: New gives it the syncer's Pacer.
+type Paced interface {
+	SetPacer(Pacer)
 }
 
 // Sent is a successful upsert.

@@ -90,28 +90,13 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, c Contact) verdict {
 	case <-ctx.Done():
 		return handBack(0)
 	}
-	if err := s.budget.take(ctx); err != nil {
+	// The token, and the last moment before sending: a 429 or a refused key
+	// seen by another request while this one waited holds it back too.
+	if err := s.budget.Wait(ctx); err != nil {
+		if e, ok := errors.AsType[*Error](err); ok && e.Kind == RateLimited {
+			return handBack(e.Wait)
+		}
 		return handBack(0)
-	}
-	// The last moment before sending: a 429 or a refused key seen by another
-	// request while this one waited holds it back too, and a later 429 may
-	// extend the wait while it sleeps.
-	for {
-		wait, paused := s.budget.state()
-		if paused {
-			return handBack(0)
-		}
-		if wait <= 0 {
-			break
-		}
-		if wait > maxHold {
-			return handBack(wait)
-		}
-		select {
-		case <-ctx.Done():
-			return handBack(0)
-		case <-time.After(wait):
-		}
 	}
 	if ctx.Err() != nil {
 		return handBack(0)

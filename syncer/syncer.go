@@ -127,6 +127,10 @@ func New(db *pgxpool.Pool, crm CRM, cfg Config) (*Syncer, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	host, _ := os.Hostname()
+	b := newBudget(cfg.RateLimit)
+	if p, ok := crm.(Paced); ok {
+		p.SetPacer(b)
+	}
 	return &Syncer{
 		db:        db,
 		crm:       crm,
@@ -135,7 +139,7 @@ func New(db *pgxpool.Pool, crm CRM, cfg Config) (*Syncer, error) {
 		metrics:   cfg.Metrics,
 		node:      newToken(),
 		host:      host,
-		budget:    newBudget(cfg.RateLimit),
+		budget:    b,
 		wake:      make(chan struct{}, 1),
 		rearm:     make(chan struct{}, 1),
 		slotFree:  make(chan struct{}, 1),

@@ -14,11 +14,27 @@ import (
 // a [Client] and the attribute mapping ([ToContact]).
 type CRM struct {
 	client  *Client
+	pacer   syncer.Pacer // nil: extra requests are not paced
 	listIDs []int64
 	types   atomic.Pointer[map[string]Attribute] // the account's attributes, once loaded
 }
 
-var _ syncer.CRM = (*CRM)(nil)
+var (
+	_ syncer.CRM   = (*CRM)(nil)
+	_ syncer.Paced = (*CRM)(nil)
+)
+
+// SetPacer makes the CRM's extra requests (beyond the one the syncer pays
+// for) share the syncer's budget.
+func (b *CRM) SetPacer(p syncer.Pacer) { b.pacer = p }
+
+// pace waits for the budget before an extra request.
+func (b *CRM) pace(ctx context.Context) error {
+	if b.pacer == nil {
+		return nil
+	}
+	return b.pacer.Wait(ctx)
+}
 
 // NewCRM returns the syncer's Brevo, sending through client; every synced
 // contact joins listIDs.
@@ -50,7 +66,12 @@ func (b *CRM) Upsert(ctx context.Context, c syncer.Contact) (syncer.Sent, error)
 	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.DuplicateSMS() && ct.Attributes["SMS"] != nil {
 		delete(ct.Attributes, "SMS")
 		note = NoteSMSLeftOut
-		res, err = b.client.UpsertContact(ctx, ct)
+		if err = b.pace(ctx); err == nil {
+			res, err = b.client.UpsertContact(ctx, ct)
+		}
+	}
+	if e, ok := errors.AsType[*syncer.Error](err); ok {
+		return syncer.Sent{}, e // the budget held the extra request back
 	}
 	if err != nil {
 		return syncer.Sent{}, crmError(err)
