@@ -46,12 +46,33 @@ var (
 	FailedEarlier = State{"Failed", "Selected", "Error"}
 	// Skipped: set by the application; brevosync leaves it alone.
 	Skipped = State{"Skipped", "Skipped", ""}
+
+	// The mirror's states (contract §8): the sync status says what the
+	// application asked for (Complete: in Brevo; New: not selected), the
+	// processing status what brevosync is doing about it.
+
+	// UpdatePending: a synced contact's mapped data changed; it is sent
+	// again (also while a retry of that update is scheduled).
+	UpdatePending = State{"Update pending", "Complete", "Queued"}
+	// Updating: the update is claimed.
+	Updating = State{"Updating", "Complete", "Processing"}
+	// UpdateFailed: Brevo rejected the update, or its retries ran out; Brevo
+	// has the contact as it was.
+	UpdateFailed = State{"Update failed", "Complete", "Error"}
+	// RemovalPending: a synced contact was unselected; it is taken out of
+	// the BREVO_LIST_ID lists (the Brevo contact is kept).
+	RemovalPending = State{"Removal pending", "New", "Queued"}
+	// Removing: the removal is claimed.
+	Removing = State{"Removing", "New", "Processing"}
+	// RemovalFailed: the removal failed for good.
+	RemovalFailed = State{"Removal failed", "New", "Error"}
 )
 
 // Named are the named states in display order. Two pairs share the name
 // Failed.
 var Named = []State{New, Waiting, Queued, Requeued, Processing, Interrupted, RetryScheduled,
-	Complete, Failed, FailedEarlier, Skipped}
+	Complete, Failed, FailedEarlier, Skipped,
+	UpdatePending, Updating, UpdateFailed, RemovalPending, Removing, RemovalFailed}
 
 // Requests are the states of a request waiting to be claimed, written by
 // the application (or handed back by brevosync).
@@ -135,6 +156,9 @@ var (
 		" OR (brevo_sync_status = " + quote(RetryScheduled.Sync) + " AND brevo_processing_status = " + quote(RetryScheduled.Proc) + "))"
 	// Claimable: a request waiting to be sent (Requests), due or not.
 	Claimable = WorkWhere + " AND brevo_sync_status IN " + in(Requests...)
+	// Pending: any work waiting to be claimed, due or not: a request, or
+	// the mirror's update or removal.
+	Pending = WorkWhere + " AND brevo_sync_status IN " + in(append(Requests, UpdatePending, RemovalPending)...)
 	// InFlight: claimed, under a lease (or, left by the old scheduler,
 	// without one). The predicate of contacts_brevo_claims_idx.
 	InFlight = "brevo_processing_status = " + quote(Processing.Proc)

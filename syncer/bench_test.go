@@ -32,7 +32,7 @@ func BenchmarkClaimFinalize(b *testing.B) {
 		}
 		outs := make([]outcome, len(contacts))
 		for i, c := range contacts {
-			outs[i] = complete(c, token, Sent{ID: strconv.Itoa(i + 1), Status: 201})
+			outs[i] = complete(c, token, Sent{ID: strconv.Itoa(i + 1), Status: 201}, c.Email)
 		}
 		written, err := finalize(ctx, pool, outs, true)
 		if err != nil || len(written) != batch {

@@ -56,6 +56,7 @@ func (s *Syncer) dispatch(ctx, reqCtx context.Context, work *sync.WaitGroup) {
 		if !ok {
 			return
 		}
+		s.drainDeleted(ctx, reqCtx)
 		if claimed > 0 {
 			contended = 0
 		}
@@ -141,9 +142,18 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 		backoff = dbBackoff()
 		s.metrics.claimed()
 		s.inflight.Add(int64(len(contacts)))
-		for _, family := range families(contacts) {
+		var removals, sends []Contact
+		for _, c := range contacts {
+			if c.Kind == KindRemoval {
+				removals = append(removals, c)
+			} else {
+				sends = append(sends, c)
+			}
+		}
+		for _, family := range families(sends) {
 			work.Go(func() { s.process(ctx, reqCtx, token, family) })
 		}
+		s.startRemovals(ctx, reqCtx, token, removals, work)
 		claimed += len(contacts)
 		if len(contacts) < n {
 			return claimed, true

@@ -25,6 +25,22 @@ type CRM interface {
 	Probe(ctx context.Context) error
 }
 
+// Mirror is implemented by a CRM that keeps contacts in step after their
+// first sync (contract §8). Each call is one request paid for by the
+// syncer; more wait on the Pacer.
+type Mirror interface {
+	// ChangeEmail updates in place the CRM's contact that c was synced as
+	// (c.BrevoID, else c.SyncedEmail): its email becomes c.Email, with c's
+	// other data, so the CRM never holds two contacts for one person. A
+	// contact that unsubscribed (blocklisted in the CRM, or c.Unsubscribed)
+	// stays unsubscribed.
+	ChangeEmail(ctx context.Context, c Contact) (Sent, error)
+	// Remove takes the contacts with these emails out of the lists every
+	// synced contact joins; the CRM's contacts are kept. An email that is
+	// not in a list is no error.
+	Remove(ctx context.Context, emails []string) error
+}
+
 // Pacer spends the shared request budget: BREVO_SYNC_RATE_LIMIT, shared by
 // the replicas, with the CRM's pauses (a 429's wait, refused credentials).
 // Wait returns nil when a request may go; an *Error of kind RateLimited

@@ -82,7 +82,7 @@ func finalizeArgs(n int) []any {
 		ids[i], tokens[i] = newToken().String(), newToken().String()
 		strs[i] = schema.Complete.Sync
 	}
-	return []any{ids, tokens, strs, strs, strs, keep, ints, bigs, strs, strs}
+	return []any{ids, tokens, strs, strs, strs, keep, ints, bigs, strs, strs, strs}
 }
 
 // seqScansContacts reports whether a plan node or any child scans contacts

@@ -64,13 +64,15 @@ type outcome struct {
 	delay     time.Duration // brevo_next_retry_at = now() + delay; < 0 means NULL
 	brevoID   string        // brevo_contact_id when Brevo returned one, else ""
 	note      string        // brevo_sync_note on success
+	sentEmail string        // brevo_synced_email on success: the email the CRM has
 
 	contact Contact // for logs and metrics
 }
 
-func complete(c Contact, token string, sent Sent) outcome {
+func complete(c Contact, token string, sent Sent, sentEmail string) outcome {
 	return outcome{id: c.ID, token: token, contact: c, result: ResultComplete,
-		state: schema.Complete, retries: c.RetryCount, delay: -1, brevoID: sent.ID, note: sent.Note}
+		state: statesOf(c.Kind).done, retries: c.RetryCount, delay: -1, brevoID: sent.ID, note: sent.Note,
+		sentEmail: sentEmail}
 }
 
 // failure applies the retry policy to a failed attempt of c: Failed, or a
@@ -78,15 +80,16 @@ func complete(c Contact, token string, sent Sent) outcome {
 func failure(p RetryPolicy, crm string, c Contact, token string, err error) outcome {
 	o := outcome{id: c.ID, token: token, contact: c, retries: c.RetryCount + 1, delay: -1}
 	attempt, kind := c.RetryCount+1, KindOf(err)
+	states := statesOf(c.Kind)
 	switch {
 	case kind == Rejected:
-		o.result, o.state = ResultFailed, schema.Failed
+		o.result, o.state = ResultFailed, states.failed
 		o.err = fmt.Sprintf(textRejected, crm, err)
 	case p.GivesUp(attempt, kind):
-		o.result, o.state = ResultFailed, schema.Failed
+		o.result, o.state = ResultFailed, states.failed
 		o.err = fmt.Sprintf(textGaveUp, attempt, err)
 	default:
-		o.result, o.state = ResultRetry, schema.RetryScheduled
+		o.result, o.state = ResultRetry, states.retry
 		o.delay = p.Delay(c.RetryCount)
 		o.err = fmt.Sprintf(textRetrying, attempt, err)
 	}
@@ -96,10 +99,11 @@ func failure(p RetryPolicy, crm string, c Contact, token string, err error) outc
 // release hands the claim back without charging an attempt; the row becomes
 // claimable again after delay (0: at once).
 func release(c Contact, token string, delay time.Duration) outcome {
+	states := statesOf(c.Kind)
 	o := outcome{id: c.ID, token: token, contact: c, result: ResultReleased,
-		state: schema.Queued, keepErr: true, retries: c.RetryCount, delay: delay}
+		state: states.released, keepErr: true, retries: c.RetryCount, delay: delay}
 	if c.RetryCount > 0 {
-		o.state = schema.RetryScheduled // still a retry of an earlier failure
+		o.state = states.retry // still a retry of an earlier failure
 	}
 	if delay <= 0 {
 		o.delay = -1

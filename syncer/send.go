@@ -58,10 +58,11 @@ func families(contacts []Contact) [][]Contact {
 
 // verdict is what one attempt decided, for every row of its family.
 type verdict struct {
-	sent    Sent
-	err     error         // nil on success
-	release bool          // hand the claim back, uncharged
-	wait    time.Duration // with release: due again after wait
+	sent      Sent
+	sentEmail string        // the email the CRM now has ("" for a removal)
+	err       error         // nil on success
+	release   bool          // hand the claim back, uncharged
+	wait      time.Duration // with release: due again after wait
 }
 
 // outcome applies the verdict to one row.
@@ -70,7 +71,7 @@ func (v verdict) outcome(p RetryPolicy, crm string, c Contact, token string) out
 	case v.release:
 		return release(c, token, v.wait)
 	case v.err == nil:
-		return complete(c, token, v.sent)
+		return complete(c, token, v.sent, v.sentEmail)
 	}
 	return failure(p, crm, c, token, v.err)
 }
@@ -82,7 +83,22 @@ const maxHold = 5 * time.Second
 // handBack is the verdict that returns the claim uncharged.
 func handBack(wait time.Duration) verdict { return verdict{release: true, wait: wait} }
 
+// attempt sends one contact: upserted, or for the mirror's email change
+// updated in place.
 func (s *Syncer) attempt(ctx, reqCtx context.Context, c Contact) verdict {
+	return s.paced(ctx, reqCtx, func(ctx context.Context) (Sent, error) {
+		if m, ok := s.crm.(Mirror); ok && c.Kind == KindEmailChange {
+			return m.ChangeEmail(ctx, c)
+		}
+		return s.crm.Upsert(ctx, c)
+	}, schema.NormalizeEmail(c.Email))
+}
+
+// paced makes one CRM call in a request slot, paid for by the budget, and
+// turns its answer into a verdict: success (the CRM now has sentEmail), a
+// failure for the retry policy, or a claim handed back uncharged (shutdown,
+// a 429, refused credentials).
+func (s *Syncer) paced(ctx, reqCtx context.Context, call func(context.Context) (Sent, error), sentEmail string) verdict {
 	// Not sent yet: at shutdown or while paused, hand the claim back at once.
 	select {
 	case s.sendSlots <- struct{}{}:
@@ -103,7 +119,7 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, c Contact) verdict {
 	}
 
 	start := time.Now()
-	sent, err := s.crm.Upsert(reqCtx, c)
+	sent, err := call(reqCtx)
 	status := sent.Status
 	var crmErr *Error
 	if errors.As(err, &crmErr) {
@@ -115,7 +131,7 @@ func (s *Syncer) attempt(ctx, reqCtx context.Context, c Contact) verdict {
 
 	switch {
 	case err == nil:
-		return verdict{sent: sent}
+		return verdict{sent: sent, sentEmail: sentEmail}
 	case reqCtx.Err() != nil:
 		// Shutdown cut the request short; it may or may not have reached
 		// the CRM, and the upsert is idempotent, so it is simply sent again.

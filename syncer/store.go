@@ -38,10 +38,12 @@ var SessionSettings = map[string]string{
 // claimSQL takes the due rows in due order and, with them, every other
 // waiting row of the same email (contract §2, "One email, several rows"):
 // Brevo keys contacts by email, so rows that wait together are sent as one.
+// A request's row becomes Processing; the mirror's (Complete, New) keep
+// their sync status, which is what the application asked for.
 var claimSQL = `
 WITH picked AS (
 	SELECT id, ` + schema.EmailKey("email") + ` AS email_key FROM contacts
-	WHERE ` + schema.Claimable + `
+	WHERE ` + schema.Pending + `
 	  AND ` + schema.DueAt + ` <= now()
 	ORDER BY ` + schema.DueAt + `
 	LIMIT $1
@@ -49,20 +51,27 @@ WITH picked AS (
 ), family AS (
 	SELECT id FROM contacts
 	WHERE ` + schema.EmailKey("email") + ` IN (SELECT email_key FROM picked)
-	  AND ` + schema.Claimable + `
+	  AND ` + schema.Pending + `
 	  AND id NOT IN (SELECT id FROM picked)
 	FOR UPDATE SKIP LOCKED
 ), claimed AS (
 	SELECT id FROM picked UNION ALL SELECT id FROM family
 )
 UPDATE contacts AS c SET
-	` + schema.Processing.Set() + `,
+	brevo_sync_status       = CASE WHEN c.brevo_sync_status IN ` + mirrorSyncs + ` THEN c.brevo_sync_status
+	                               ELSE ` + schema.Literal(schema.Processing.Sync) + ` END,
+	brevo_processing_status = ` + schema.Literal(schema.Processing.Proc) + `,
 	brevo_claim_token       = $2,
 	brevo_lease_until       = now() + $3 * interval '1 millisecond'
 FROM claimed
 WHERE c.id = claimed.id
 RETURNING c.id::text, c.email, c.name, c.phone_number, c.domain_id::text, c.page_id::text,
-	c.email_type::text, c.source_url, c.has_gmail, c.brevo_retry_count, c.brevo_requested_at`
+	c.email_type::text, c.source_url, c.has_gmail, c.brevo_retry_count, c.brevo_requested_at,
+	c.brevo_sync_status::text, coalesce(c.brevo_contact_id, ''), coalesce(c.brevo_synced_email, ''),
+	c.brevo_unsubscribed_at IS NOT NULL`
+
+// mirrorSyncs are the sync statuses of the mirror's work, as an SQL list.
+var mirrorSyncs = "(" + schema.Literal(schema.UpdatePending.Sync) + ", " + schema.Literal(schema.RemovalPending.Sync) + ")"
 
 // claim takes up to n due rows for this process under a fresh token and
 // lease. Rows locked by another claimer are skipped, not waited for.
@@ -75,9 +84,12 @@ func claim(ctx context.Context, db *pgxpool.Pool, n int, lease time.Duration) (s
 	contacts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Contact, error) {
 		var c Contact
 		var requested pgtype.Timestamptz
+		var sync string
 		err := row.Scan(&c.ID, &c.Email, &c.Name, &c.PhoneNumber, &c.DomainID, &c.PageID,
-			&c.EmailType, &c.SourceURL, &c.HasGmail, &c.RetryCount, &requested)
+			&c.EmailType, &c.SourceURL, &c.HasGmail, &c.RetryCount, &requested,
+			&sync, &c.BrevoID, &c.SyncedEmail, &c.Unsubscribed)
 		c.RequestedAt = requested.Time
+		c.Kind = kindOf(sync, c)
 		return c, err
 	})
 	if err != nil {
@@ -97,7 +109,7 @@ func finalizeSQL(touchUpdatedAt bool) string {
 	return `
 UPDATE contacts AS c SET` + touch + `
 	brevo_sync_status       = r.sync::crm_sync_status,
-	brevo_processing_status = r.proc::crm_processing_status,
+	brevo_processing_status = nullif(r.proc, '')::crm_processing_status,
 	brevo_processing_error  = CASE WHEN r.keep_err THEN c.brevo_processing_error ELSE nullif(r.err, '') END,
 	brevo_retry_count       = r.retries,
 	brevo_next_retry_at     = CASE WHEN r.delay_ms < 0 THEN NULL
@@ -106,11 +118,12 @@ UPDATE contacts AS c SET` + touch + `
 	brevo_contact_id        = coalesce(nullif(r.brevo_id, ''), c.brevo_contact_id),
 	brevo_sync_note         = CASE WHEN r.sync = ` + schema.Literal(schema.Complete.Sync) + ` THEN nullif(r.note, '')
 	                               ELSE c.brevo_sync_note END,
+	brevo_synced_email      = coalesce(nullif(r.sent_email, ''), c.brevo_synced_email),
 	brevo_claim_token       = NULL,
 	brevo_lease_until       = NULL
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::int[], $8::bigint[], $9::text[],
-	$10::text[])
-	AS r(id, token, sync, proc, err, keep_err, retries, delay_ms, brevo_id, note)
+	$10::text[], $11::text[])
+	AS r(id, token, sync, proc, err, keep_err, retries, delay_ms, brevo_id, note, sent_email)
 WHERE c.id = r.id AND c.brevo_claim_token = r.token
   -- Compared as text on purpose: written plainly, the condition matches
   -- contacts_brevo_claims_idx's predicate, and with statistics that say few
@@ -134,9 +147,9 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome, touchUpdate
 	ids, tokens := make([]string, n), make([]string, n)
 	syncs, procs, errs := make([]string, n), make([]string, n), make([]string, n)
 	keep, retries := make([]bool, n), make([]int32, n)
-	delays, brevoIDs, notes := make([]int64, n), make([]string, n), make([]string, n)
+	delays, brevoIDs, notes, sent := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, o := range outs {
-		notes[i] = o.note
+		notes[i], sent[i] = o.note, o.sentEmail
 		ids[i], tokens[i] = o.id, o.token
 		syncs[i], procs[i], errs[i] = o.state.Sync, o.state.Proc, o.err
 		keep[i], retries[i] = o.keepErr, int32(o.retries)
@@ -149,7 +162,7 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome, touchUpdate
 	if touchUpdatedAt {
 		q = finalizeTouched
 	}
-	rows, err := db.Query(ctx, q, ids, tokens, syncs, procs, errs, keep, retries, delays, brevoIDs, notes)
+	rows, err := db.Query(ctx, q, ids, tokens, syncs, procs, errs, keep, retries, delays, brevoIDs, notes, sent)
 	if err != nil {
 		return nil, fmt.Errorf("finalize %d contacts: %w", n, err)
 	}
@@ -173,8 +186,10 @@ func finalize(ctx context.Context, db *pgxpool.Pool, outs []outcome, touchUpdate
 // requests.
 var rescueSQL = `
 UPDATE contacts SET
-	brevo_sync_status       = ` + schema.Literal(schema.Queued.Sync) + `,
-	brevo_processing_status = CASE WHEN brevo_retry_count > 0 THEN ` + schema.Literal(schema.RetryScheduled.Proc) + `
+	brevo_sync_status       = CASE WHEN brevo_sync_status IN ` + mirrorSyncs + ` THEN brevo_sync_status
+	                               ELSE ` + schema.Literal(schema.Queued.Sync) + ` END,
+	brevo_processing_status = CASE WHEN brevo_sync_status IN ` + mirrorSyncs + ` THEN ` + schema.Literal(schema.UpdatePending.Proc) + `
+	                               WHEN brevo_retry_count > 0 THEN ` + schema.Literal(schema.RetryScheduled.Proc) + `
 	                               ELSE ` + schema.Literal(schema.Queued.Proc) + ` END::crm_processing_status,
 	brevo_claim_token       = NULL,
 	brevo_lease_until       = NULL
@@ -197,7 +212,9 @@ SELECT CASE WHEN t IS NULL THEN NULL
             WHEN t = '-infinity' THEN 0
             ELSE greatest(0, extract(epoch FROM t - clock_timestamp())) END::float8
 FROM (SELECT least(
-	(SELECT ` + schema.DueAt + ` FROM contacts WHERE ` + schema.Claimable + ` ORDER BY ` + schema.DueAt + ` LIMIT 1),
+	(SELECT ` + schema.DueAt + ` FROM contacts WHERE ` + schema.Pending + ` ORDER BY ` + schema.DueAt + ` LIMIT 1),
+	(SELECT coalesce(lease_until, '-infinity'::timestamptz) FROM brevosync_removals
+	 ORDER BY coalesce(lease_until, '-infinity'::timestamptz) LIMIT 1),
 	(SELECT ` + schema.LeaseEnd + ` FROM contacts WHERE ` + schema.InFlight + ` ORDER BY ` + schema.LeaseEnd + ` LIMIT 1)
 ) AS t) AS due`
 
@@ -275,7 +292,7 @@ const SweepDueCap = 1000
 
 var sweepDueSQL = `
 SELECT count(*) FROM (
-	SELECT 1 FROM contacts WHERE ` + schema.Claimable + ` AND ` + schema.DueAt + ` <= now()
+	SELECT 1 FROM contacts WHERE ` + schema.Pending + ` AND ` + schema.DueAt + ` <= now()
 	LIMIT $1
 ) AS due`
 

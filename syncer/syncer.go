@@ -52,6 +52,11 @@ type Config struct {
 	SweepInterval time.Duration
 	// SweepTasks run in every sweep, on one replica at a time.
 	SweepTasks []SweepTask
+	// DisableMirror turns the mirror off (BREVO_SYNC_MIRROR=false): synced
+	// contacts are no longer sent again when they change, nor removed from
+	// the lists when unselected or deleted. Run records it in the database,
+	// where the triggers read it, for every replica.
+	DisableMirror bool
 	// ShutdownTimeout bounds how long requests in flight may finish once Run's
 	// context is cancelled; unfinished claims are then handed back.
 	ShutdownTimeout time.Duration
@@ -175,6 +180,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 	})
 	if err != nil {
 		return nil // cancelled before the database answered
+	}
+	if err := setMirror(ctx, s.db, !s.cfg.DisableMirror); err != nil {
+		s.logUnlessDone(ctx, "record the mirror setting", err)
 	}
 	s.heartbeat(ctx) // register first, so the rate share is right from the start
 

@@ -223,7 +223,9 @@ func (s *eventStore) saveOnce(ctx context.Context, events []Event) ([]outcome, e
 	out := make([]outcome, len(events))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock($1)`, storeLockKey)
+		// Brevo's own deletion of a contact is not the application's
+		// unselect: the mirror must not take it out of Brevo's lists again.
+		b.Queue(`SELECT pg_advisory_xact_lock($1), set_config('brevosync.skip_mirror', 'on', true)`, storeLockKey)
 		for i := range events {
 			q, args := statement(&events[i])
 			b.Queue(q, args...)

@@ -483,6 +483,9 @@ func TestContactDeletedKeepsPendingRequest(t *testing.T) {
 func TestLegacyColumnTypes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	// The mirror's trigger names email in its condition; Postgres refuses
+	// to change the type of such a column while the trigger exists.
+	exec(t, b.pool, `DROP TRIGGER brevosync_mirror_update ON contacts`)
 	exec(t, b.pool, `ALTER TABLE contacts ALTER COLUMN email TYPE varchar(255),
 		ALTER COLUMN created_at TYPE timestamp, ALTER COLUMN updated_at TYPE timestamp`)
 	id := insertContact(t, b.pool, "Test@Gmail.com")

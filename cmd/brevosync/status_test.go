@@ -136,7 +136,8 @@ INSERT INTO brevosync_nodes (id, hostname, started_at, heartbeat_at) VALUES
 	}
 	wantCounts := map[string]int64{
 		"New": 2, "Waiting": 1, "Queued": 1, "Requeued": 0, "Processing": 1, "Interrupted (taken back at start)": 0,
-		"Retry scheduled": 3, "Complete": 1, "Failed": 2, "Skipped": 1, "New/Queued": 1,
+		"Retry scheduled": 3, "Complete": 1, "Failed": 2, "Skipped": 1,
+		"Update pending": 0, "Updating": 0, "Update failed": 0, "Removal pending": 1, "Removing": 0, "Removal failed": 0,
 	}
 	if diff := cmp.Diff(wantCounts, s.counts()); diff != "" {
 		t.Errorf("state counts (-want +got):\n%s", diff)
@@ -153,7 +154,8 @@ INSERT INTO brevosync_nodes (id, hostname, started_at, heartbeat_at) VALUES
 		}
 	}
 	wantNames := []string{"New", "Waiting", "Queued", "Requeued", "Processing", "Interrupted (taken back at start)",
-		"Retry scheduled", "Complete", "Failed", "Failed", "Skipped", "New/Queued"}
+		"Retry scheduled", "Complete", "Failed", "Failed", "Skipped",
+		"Update pending", "Updating", "Update failed", "Removal pending", "Removing", "Removal failed"}
 	if diff := cmp.Diff(wantNames, names); diff != "" {
 		t.Errorf("state order (-want +got):\n%s", diff)
 	}
@@ -251,7 +253,8 @@ func TestStatusLegacyMigrated(t *testing.T) {
 		t.Errorf("schema = %+v, want migrated", s.Schema)
 	}
 	want := map[string]int64{"New": 1, "Waiting": 0, "Queued": 0, "Requeued": 0, "Processing": 1,
-		"Interrupted (taken back at start)": 0, "Retry scheduled": 0, "Complete": 1, "Failed": 1, "Skipped": 0}
+		"Interrupted (taken back at start)": 0, "Retry scheduled": 0, "Complete": 1, "Failed": 1, "Skipped": 0,
+		"Update pending": 0, "Updating": 0, "Update failed": 0, "Removal pending": 0, "Removing": 0, "Removal failed": 0}
 	if diff := cmp.Diff(want, s.counts()); diff != "" {
 		t.Errorf("state counts (-want +got):\n%s", diff)
 	}

@@ -20,8 +20,9 @@ type CRM struct {
 }
 
 var (
-	_ syncer.CRM   = (*CRM)(nil)
-	_ syncer.Paced = (*CRM)(nil)
+	_ syncer.CRM    = (*CRM)(nil)
+	_ syncer.Paced  = (*CRM)(nil)
+	_ syncer.Mirror = (*CRM)(nil)
 )
 
 // SetPacer makes the CRM's extra requests (beyond the one the syncer pays
@@ -56,11 +57,7 @@ func (b *CRM) Name() string { return "Brevo" }
 // sheet §2): that contact is sent again without its SMS, and the Sent's
 // Note says why the row's phone number was left out.
 func (b *CRM) Upsert(ctx context.Context, c syncer.Contact) (syncer.Sent, error) {
-	var types map[string]Attribute
-	if t := b.types.Load(); t != nil {
-		types = *t
-	}
-	ct := ToContact(c, b.listIDs, types)
+	ct := b.toContact(c)
 	res, err := b.client.UpsertContact(ctx, ct)
 	note := ""
 	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.DuplicateSMS() && ct.Attributes["SMS"] != nil {
@@ -84,6 +81,15 @@ func (b *CRM) Upsert(ctx context.Context, c syncer.Contact) (syncer.Sent, error)
 		sent.ID = strconv.FormatInt(res.ID, 10)
 	}
 	return sent, nil
+}
+
+// toContact maps c with the account's attribute types, once loaded.
+func (b *CRM) toContact(c syncer.Contact) Contact {
+	var types map[string]Attribute
+	if t := b.types.Load(); t != nil {
+		types = *t
+	}
+	return ToContact(c, b.listIDs, types)
 }
 
 // Probe calls GET /account, which succeeds when the API key works.

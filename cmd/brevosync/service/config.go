@@ -40,6 +40,8 @@ type Config struct {
 	Lease            time.Duration
 	ShutdownTimeout  time.Duration
 	WebhookRetention time.Duration
+	// Mirror: synced contacts stay in step (contract §8).
+	Mirror bool
 
 	// HTTPAddr is HTTP_ADDR, else :$PORT, else :8080.
 	HTTPAddr       string
@@ -109,6 +111,7 @@ type (
 		Lease                time.Duration  `env:"BREVO_SYNC_LEASE"`
 		ShutdownTimeout      time.Duration  `env:"BREVO_SYNC_SHUTDOWN_TIMEOUT"`
 		WebhookRetention     string         `env:"BREVO_WEBHOOK_RETENTION"`
+		Mirror               bool           `env:"BREVO_SYNC_MIRROR"`
 	}
 	leaseVars struct {
 		Lease time.Duration `env:"BREVO_SYNC_LEASE"`
@@ -169,6 +172,7 @@ func Load(getenv func(string) string, scope Scope) (*Config, error) {
 		Concurrency:      syncer.DefaultConcurrency,
 		Lease:            syncer.DefaultLease,
 		ShutdownTimeout:  syncer.DefaultShutdownTimeout,
+		Mirror:           true,
 	}
 	switch {
 	case scope&Sync != 0:
@@ -334,6 +338,7 @@ func (c *Config) resolveSync(v syncVars) error {
 	c.MaxRetries, c.RetryExponential = v.MaxRetries, v.RetryExponential
 	c.Concurrency, c.RateLimit = v.Concurrency, v.RateLimit
 	c.Lease, c.ShutdownTimeout = v.Lease, v.ShutdownTimeout
+	c.Mirror = v.Mirror
 	c.WebhookRetention = DefaultWebhookRetention
 	if v.WebhookRetention != "" {
 		if c.WebhookRetention, err = parseDays(v.WebhookRetention); err != nil {

@@ -116,6 +116,7 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		SweepInterval:   cfg.SweepInterval,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		SweepTasks:      []syncer.SweepTask{pruneEvents(cfg.WebhookRetention)},
+		DisableMirror:   !cfg.Mirror,
 		Logger:          logger,
 		Metrics:         syncer.NewMetrics(reg, pool),
 		OnOutcome:       hooks.OnOutcome,
@@ -177,7 +178,8 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		slog.Duration("retry_delay", cfg.RetryDelay),
 		slog.Bool("retry_exponential", cfg.RetryExponential),
 		slog.Duration("lease", cfg.Lease),
-		slog.Duration("sweep_interval", cfg.SweepInterval))
+		slog.Duration("sweep_interval", cfg.SweepInterval),
+		slog.Bool("mirror", cfg.Mirror))
 
 	// Before the first send, so that values go in the form each attribute
 	// takes.
