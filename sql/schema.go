@@ -27,6 +27,15 @@
 //     statement that got its lock still holds it until its migration
 //     commits, so migrations must not do slow work under a strong lock
 //     (build indexes on large tables concurrently).
+//   - brevosync's own tables, sequences and functions (names starting with
+//     brevosync_) are open to no one but their owner, the role migrate runs
+//     as, which is the role brevosync must run as: after the migrations,
+//     every privilege PUBLIC and other roles hold on them is revoked (on
+//     Supabase, default privileges give anon and authenticated ALL on every
+//     new object) and row-level security is enabled on the tables. The
+//     application's own objects and grants, contacts included, are not
+//     touched, and the request trigger still fires for the application's
+//     writes.
 package schema
 
 import (
@@ -53,7 +62,8 @@ var Files embed.FS
 // VersionTable records which migrations have been applied.
 const VersionTable = "brevosync_schema_migrations"
 
-// Migrate applies every pending migration and returns the versions it applied (none when
+// Migrate applies every pending migration, then closes brevosync's own
+// objects to other roles, and returns the versions it applied (none when
 // the schema is current), including, on error, those applied before it.
 // See the package documentation for what it guarantees on a live database.
 //
@@ -69,7 +79,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) ([]in
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 
-	// The lock is held on a connection of its own: an advisory lock
+	// The lock and the privileges are on one connection: an advisory lock
 	// belongs to a session.
 	pc, err := pool.Acquire(ctx)
 	if err != nil {
@@ -84,7 +94,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) ([]in
 
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	m := migrator{db: db, conn: conn, migrations: migrations, logger: logger}
+	m := migrator{db: db, conn: conn, migrations: migrations, logger: logger, log: log}
 
 	backoff := lockWaitBackoff()
 	var applied []int64
@@ -119,10 +129,11 @@ type migrator struct {
 	conn       *pgx.Conn    // holds the migrate lock
 	migrations fs.FS        // Files with the lock timeout added
 	logger     *slog.Logger // the caller's, for goose; may be nil
+	log        *slog.Logger // never nil
 }
 
-// run is one attempt: apply the pending migrations. It returns the
-// versions it applied.
+// run is one attempt: apply the pending migrations, close brevosync's
+// objects. It returns the versions it applied.
 func (m *migrator) run(ctx context.Context) ([]int64, error) {
 	opts := []goose.ProviderOption{
 		goose.WithTableName(VersionTable),
@@ -145,5 +156,8 @@ func (m *migrator) run(ctx context.Context) ([]int64, error) {
 	for _, r := range results {
 		applied = append(applied, r.Source.Version)
 	}
-	return applied, err
+	if err != nil {
+		return applied, err
+	}
+	return applied, secure(ctx, m.conn, m.log)
 }
