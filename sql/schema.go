@@ -27,6 +27,9 @@
 //     statement that got its lock still holds it until its migration
 //     commits, so migrations must not do slow work under a strong lock
 //     (build indexes on large tables concurrently).
+//   - An index that an interrupted CREATE INDEX CONCURRENTLY left INVALID is
+//     dropped (or rebuilt) before the migrations run, so that CREATE INDEX
+//     CONCURRENTLY IF NOT EXISTS does not skip it forever.
 //   - brevosync's own tables, sequences and functions (names starting with
 //     brevosync_) are open to no one but their owner, the role migrate runs
 //     as, which is the role brevosync must run as: after the migrations,
@@ -78,9 +81,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) ([]in
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	builds, err := concurrentIndexes(Files)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
 
-	// The lock and the privileges are on one connection: an advisory lock
-	// belongs to a session.
+	// The lock, the index repair and the privileges are on one connection:
+	// an advisory lock belongs to a session.
 	pc, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: connect: %w", err)
@@ -94,7 +101,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) ([]in
 
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	m := migrator{db: db, conn: conn, migrations: migrations, logger: logger, log: log}
+	m := migrator{db: db, conn: conn, migrations: migrations, builds: builds, logger: logger, log: log}
 
 	backoff := lockWaitBackoff()
 	var applied []int64
@@ -126,15 +133,19 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) ([]in
 // migrator is one Migrate's state across its attempts.
 type migrator struct {
 	db         *sql.DB
-	conn       *pgx.Conn    // holds the migrate lock
-	migrations fs.FS        // Files with the lock timeout added
-	logger     *slog.Logger // the caller's, for goose; may be nil
-	log        *slog.Logger // never nil
+	conn       *pgx.Conn        // holds the migrate lock
+	migrations fs.FS            // Files with the lock timeout added
+	builds     map[string]int64 // concurrently built index -> its migration version
+	logger     *slog.Logger     // the caller's, for goose; may be nil
+	log        *slog.Logger     // never nil
 }
 
-// run is one attempt: apply the pending migrations, close brevosync's
-// objects. It returns the versions it applied.
+// run is one attempt: repair invalid indexes, apply the pending migrations,
+// close brevosync's objects. It returns the versions it applied.
 func (m *migrator) run(ctx context.Context) ([]int64, error) {
+	if err := repairInvalidIndexes(ctx, m.conn, m.builds, m.log); err != nil {
+		return nil, err
+	}
 	opts := []goose.ProviderOption{
 		goose.WithTableName(VersionTable),
 		goose.WithDisableGlobalRegistry(true),
