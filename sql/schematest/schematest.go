@@ -13,9 +13,12 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -79,6 +82,23 @@ func NewEmptyURL(t testing.TB) string {
 	return pgtestdb.Custom(t, Config(t), pgtestdb.NoopMigrator{}).URL()
 }
 
+// SuperuserURL returns dsn, a test database's connection string, connecting
+// as the test server's superuser instead (TEST_DATABASE_URL's user and
+// password): for what pgtestdb's role may not do.
+func SuperuserURL(t testing.TB, dsn string) string {
+	t.Helper()
+	server, err := url.Parse(ServerURL())
+	if err != nil {
+		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", dsn, err)
+	}
+	u.User = server.User
+	return u.String()
+}
+
 // NewPool creates a migrated database for this test and a pool on it, closed
 // at the end of the test.
 func NewPool(t testing.TB) *pgxpool.Pool {
@@ -107,8 +127,14 @@ func Pool(t testing.TB, dsn string) *pgxpool.Pool {
 // migrator migrates pgtestdb's template with the embedded schema.
 type migrator struct{}
 
+// Hash covers the migrations and the Go source of package schema: Migrate
+// does more than apply the files (it closes brevosync's objects to other
+// roles, for one), so a change to it must give a new template too.
 func (migrator) Hash() (string, error) {
 	h := sha256.New()
+	if err := hashGoSources(h, schemaDir()); err != nil {
+		return "", err
+	}
 	err := fs.WalkDir(schema.Files, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -135,4 +161,32 @@ func (migrator) Migrate(ctx context.Context, _ *sql.DB, conf pgtestdb.Config) er
 	defer pool.Close()
 	_, err = schema.Migrate(ctx, pool, nil)
 	return err
+}
+
+// schemaDir is the directory of package schema's source (sql/), found from
+// this file's.
+func schemaDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// hashGoSources writes the name and content of every non-test Go file of
+// dir into h.
+func hashGoSources(h io.Writer, dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("hash package schema's source: %w", err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(b))
+		h.Write(b)
+	}
+	return nil
 }
