@@ -209,3 +209,51 @@ func TestMigrateFailsOnAnObjectItCannotClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMirrorTriggersWorkForTheApplicationsRoles: after migrate has closed
+// brevosync's objects, the application's roles still change, unselect and
+// delete synced contacts, and the mirror's triggers (which read brevosync's
+// settings and record removals, as their owner) still do their work.
+func TestMirrorTriggersWorkForTheApplicationsRoles(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := schematest.Pool(t, schematest.NewProductionURL(t))
+	migrate(t, pool)
+	var ids []string
+	err := pool.QueryRow(ctx, `WITH s AS (
+		UPDATE contacts SET brevo_sync_status = 'Complete', brevo_processing_status = 'Complete', brevo_synced_at = now()
+		WHERE id IN (SELECT id FROM contacts ORDER BY id LIMIT 3) RETURNING id)
+		SELECT array_agg(id::text ORDER BY id) FROM s`).Scan(&ids)
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("sync three contacts: %v %v", ids, err)
+	}
+	for _, step := range []struct {
+		sql, want string
+	}{
+		{`UPDATE contacts SET name = 'Renamed' WHERE id = $1 RETURNING brevo_sync_status || '/' || brevo_processing_status`, "Complete/Queued"},
+		{`UPDATE contacts SET brevo_sync_status = 'New', brevo_processing_status = NULL WHERE id = $1
+			RETURNING brevo_sync_status || '/' || brevo_processing_status`, "New/Queued"},
+		{`DELETE FROM contacts WHERE id = $1 RETURNING 'deleted'`, "deleted"},
+	} {
+		id := ids[0]
+		ids = ids[1:]
+		var got string
+		var removals int
+		err := asRole(ctx, pool, "authenticated", func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, step.sql, id).Scan(&got); err != nil {
+				return err
+			}
+			// Counted as the owner, in the role's transaction (rolled back).
+			if _, err := tx.Exec(ctx, "RESET ROLE"); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `SELECT count(*) FROM brevosync_removals`).Scan(&removals)
+		})
+		if err != nil || got != step.want {
+			t.Errorf("as authenticated, %s: %q, %v; want %q", step.sql, got, err, step.want)
+		}
+		if want := map[bool]int{true: 1, false: 0}[step.want == "deleted"]; removals != want {
+			t.Errorf("after %s: %d removals recorded, want %d", step.want, removals, want)
+		}
+	}
+}
