@@ -23,7 +23,11 @@ const authRealm = `Basic realm="brevosync console", charset="UTF-8"`
 func (c *console) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := c.authorize(r); err != nil {
-			c.logger.LogAttrs(r.Context(), slog.LevelWarn, "console request refused",
+			level := slog.LevelWarn
+			if r.Header.Get("Authorization") == "" {
+				level = slog.LevelDebug // a browser asks once without, then with the token
+			}
+			c.logger.LogAttrs(r.Context(), level, "console request refused",
 				slog.String("path", r.URL.Path), slog.String("reason", err.Error()))
 			w.Header().Set("WWW-Authenticate", authRealm)
 			writeJSON(w, http.StatusUnauthorized, errorBody{

@@ -35,7 +35,7 @@ type bundleOpts struct {
 	noLive bool
 }
 
-func newBundle(t *testing.T, o bundleOpts) *bundle {
+func newBundle(t testing.TB, o bundleOpts) *bundle {
 	t.Helper()
 	b := &bundle{pool: schematest.NewPool(t), probeOK: true,
 		live: console.Live{ListenerConnected: true, Paused: true, PausedReason: "Brevo refuses the API key"}}
@@ -140,7 +140,7 @@ func decode(t *testing.T, a answer, v any) {
 	}
 }
 
-func (b *bundle) exec(t *testing.T, q string, args ...any) {
+func (b *bundle) exec(t testing.TB, q string, args ...any) {
 	t.Helper()
 	if _, err := b.pool.Exec(t.Context(), q, args...); err != nil {
 		t.Fatalf("exec %s: %v", q, err)
