@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/brevosync/brevosync/syncer/operator"
+	"github.com/brevosync/brevosync/webhook/console"
 )
 
 // routes are every route of the API and the page, with a valid request.
@@ -160,6 +162,15 @@ func TestStatus(t *testing.T) {
 		if _, ok := got.json[k]; !ok {
 			t.Errorf("status lacks %q: %s", k, got.body)
 		}
+	}
+	until := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	b.setLive(func(l *console.Live) {
+		l.PausedReason, l.PausedUntil = "rate limited by Brevo", until
+		l.Imports = []console.Import{{ID: "77", Contacts: 5000, Status: "in_process", StartedAt: until}}
+	})
+	live := b.get(t, "/api/v1/status").json["live"].(map[string]any)
+	if live["paused_until"] != "2026-12-01T10:00:00Z" || len(live["imports"].([]any)) != 1 {
+		t.Errorf("status live = %v, want the pause's end and the import", live)
 	}
 	if nb := newBundle(t, bundleOpts{noLive: true}); nb.get(t, "/api/v1/status").json["live"] != nil {
 		t.Error("status without Config.Live: want live null")
@@ -355,7 +366,7 @@ func TestCredentialsAndConfig(t *testing.T) {
 	if got := b.post(t, "/api/v1/credentials/test", ""); !cmp.Equal(want, got.json) {
 		t.Errorf("credentials test = %s, want %v", got.body, want)
 	}
-	b.probeOK = false
+	b.probeOK.Store(false)
 	want = map[string]any{"ok": false, "account": "", "error": "brevo: 401 unauthorized: Key not found"}
 	if got := b.post(t, "/api/v1/credentials/test", "{}"); !cmp.Equal(want, got.json) {
 		t.Errorf("credentials test = %s, want %v", got.body, want)

@@ -51,10 +51,10 @@ type Live struct {
 	ListenerNote      string `json:"listener_note,omitempty"`
 	// Paused: sending is paused; PausedReason says why ("Brevo refuses
 	// the API key", "rate limited by Brevo"), PausedUntil until when when
-	// known (a 429's reset).
-	Paused       bool       `json:"paused"`
-	PausedReason string     `json:"paused_reason,omitempty"`
-	PausedUntil  *time.Time `json:"paused_until,omitempty"`
+	// known (a 429's reset; zero when not known).
+	Paused       bool      `json:"paused"`
+	PausedReason string    `json:"paused_reason,omitempty"`
+	PausedUntil  time.Time `json:"paused_until,omitzero"`
 	// Imports are the CRM imports in flight (large backlogs); empty when
 	// none or not known.
 	Imports []Import `json:"imports,omitempty"`

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +28,16 @@ const token = "console-test-token"
 type bundle struct {
 	pool    *pgxpool.Pool
 	srv     *httptest.Server
+	liveMu  sync.Mutex
 	live    console.Live
-	probeOK bool
+	probeOK atomic.Bool
+}
+
+// setLive changes what Config.Live reports.
+func (b *bundle) setLive(f func(*console.Live)) {
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	f(&b.live)
 }
 
 type bundleOpts struct {
@@ -37,8 +47,9 @@ type bundleOpts struct {
 
 func newBundle(t testing.TB, o bundleOpts) *bundle {
 	t.Helper()
-	b := &bundle{pool: schematest.NewPool(t), probeOK: true,
+	b := &bundle{pool: schematest.NewPool(t),
 		live: console.Live{ListenerConnected: true, Paused: true, PausedReason: "Brevo refuses the API key"}}
+	b.probeOK.Store(true)
 	tok := o.token
 	switch tok {
 	case "":
@@ -51,7 +62,7 @@ func newBundle(t testing.TB, o bundleOpts) *bundle {
 		Token:  tok,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Probe: func(ctx context.Context) (string, error) {
-			if !b.probeOK {
+			if !b.probeOK.Load() {
 				return "", errors.New("brevo: 401 unauthorized: Key not found")
 			}
 			return "ops@example.com (Example Ltd)", nil
@@ -62,7 +73,11 @@ func newBundle(t testing.TB, o bundleOpts) *bundle {
 		},
 	}
 	if !o.noLive {
-		cfg.Live = func() console.Live { return b.live }
+		cfg.Live = func() console.Live {
+			b.liveMu.Lock()
+			defer b.liveMu.Unlock()
+			return b.live
+		}
 	}
 	mux := http.NewServeMux()
 	c := console.New(cfg)

@@ -14,6 +14,7 @@ import (
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
+	"github.com/brevosync/brevosync/webhook/console"
 )
 
 // Logging in: the page asks (401 with a Basic challenge); cancelled, the
@@ -38,6 +39,14 @@ func TestBrowserLogin(t *testing.T) {
 		t.Errorf("listener pill = %q", got)
 	}
 	tb.screenshot("logged-in")
+
+	// What the process reports shows within a poll: a 429 wait, an import.
+	b.setLive(func(l *console.Live) {
+		l.PausedReason, l.PausedUntil = "rate limited by Brevo", time.Now().Add(time.Minute)
+		l.Imports = []console.Import{{ID: "77", Contacts: 5000, Status: "in_process", StartedAt: time.Now()}}
+	})
+	tb.waitJS("the import and the wait show", `document.getElementById("imports").textContent === "imports in flight: 1 (5000 contacts)" && `+
+		`document.getElementById("sending").textContent.startsWith("sending: PAUSED: rate limited by Brevo (until ")`, 5*time.Second)
 
 	// On a phone: nothing wider than the screen but the tables, which scroll.
 	tb.do("turn into a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
