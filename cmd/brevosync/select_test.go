@@ -80,6 +80,23 @@ func (f selectFixture) checkSelected(t *testing.T, out, stderr string) {
 	}
 }
 
+// checkNothingApplied checks a select stopped by bad lines: exit 2, every
+// bad line named, no row changed, no notification.
+func checkNothingApplied(t *testing.T, d testDB, before string, code int, out, stderr string, badLines ...string) {
+	t.Helper()
+	if code != 2 || out != "" || !strings.Contains(stderr, "nothing applied") {
+		t.Errorf("select with bad lines: exit %d, stdout %q, stderr:\n%s\nwant exit 2, nothing applied", code, out, stderr)
+	}
+	for _, l := range badLines {
+		if !strings.Contains(stderr, l+": ") {
+			t.Errorf("select stderr does not name %s:\n%s", l, stderr)
+		}
+	}
+	if after := d.snapshot(t); after != before {
+		t.Errorf("select with bad lines changed rows:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
 func TestSelectFromFile(t *testing.T) {
 	t.Parallel()
 	f := newSelectFixture(t)
@@ -87,14 +104,29 @@ func TestSelectFromFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(f.input()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// By default two bad lines stop everything.
+	before := f.snapshot(t)
+	notes := listen(t, f.testDB)
 	code, out, stderr := runWithStdin(t, f.vars(), nil, "select", "-f", path)
+	checkNothingApplied(t, f.testDB, before, code, out, stderr, "line 6", "line 12")
+	if !strings.Contains(stderr, "--skip-invalid to apply the 8 valid entries") {
+		t.Errorf("select stderr does not offer --skip-invalid:\n%s", stderr)
+	}
+	if n := notes.count(t); n != 0 {
+		t.Errorf("select stopped by bad lines sent %d notifications", n)
+	}
+
+	code, out, stderr = runWithStdin(t, f.vars(), nil, "select", "--skip-invalid", "-f", path)
 	if code != 0 {
-		t.Fatalf("select -f: exit %d\n%s%s", code, out, stderr)
+		t.Fatalf("select --skip-invalid -f: exit %d\n%s%s", code, out, stderr)
 	}
 	f.checkSelected(t, out, stderr)
+	if !strings.Contains(out, "the invalid lines were not") || !strings.Contains(stderr, "; skipped") {
+		t.Errorf("select --skip-invalid does not say what was applied:\n%s%s", out, stderr)
+	}
 
 	// Again: everything is waiting now.
-	code, out, _ = runWithStdin(t, f.vars(), nil, "select", "-f", path)
+	code, out, _ = runWithStdin(t, f.vars(), nil, "select", "--skip-invalid", "-f", path)
 	if code != 0 || !strings.Contains(out, "selected:         0 contact(s)") || !strings.Contains(out, "already waiting:  6 contact(s)") {
 		t.Errorf("select again: exit %d\n%s", code, out)
 	}
@@ -102,7 +134,7 @@ func TestSelectFromFile(t *testing.T) {
 
 func TestSelectFromStdin(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"select"}, {"select", "-f", "-"}} {
+	for _, args := range [][]string{{"select", "--skip-invalid"}, {"select", "--skip-invalid", "-f", "-"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
 			f := newSelectFixture(t)
@@ -118,8 +150,11 @@ func TestSelectFromStdin(t *testing.T) {
 func TestSelectArguments(t *testing.T) {
 	t.Parallel()
 	f := newSelectFixture(t)
+	before := f.snapshot(t)
 	code, out, stderr := runWithStdin(t, f.vars(), nil, "select", "ADA@example.com", f.doneID, "bogus")
-	if code != 0 || !strings.Contains(out, "selected:         2 contact(s)") || !strings.Contains(stderr, `argument 3: "bogus"`) {
+	checkNothingApplied(t, f.testDB, before, code, out, stderr, "argument 3")
+	code, out, stderr = runWithStdin(t, f.vars(), nil, "select", "ADA@example.com", f.doneID)
+	if code != 0 || !strings.Contains(out, "selected:         2 contact(s) (applied: every entry, in one transaction)") {
 		t.Fatalf("select with arguments: exit %d\n%s%s", code, out, stderr)
 	}
 	if r := f.row(t, f.newID); !isFreshRequest(r) {
@@ -132,7 +167,7 @@ func TestSelectDryRun(t *testing.T) {
 	f := newSelectFixture(t)
 	before := f.snapshot(t)
 	notes := listen(t, f.testDB)
-	code, out, stderr := runWithStdin(t, f.vars(), strings.NewReader(f.input()), "select", "--dry-run", "--batch", "2")
+	code, out, stderr := runWithStdin(t, f.vars(), strings.NewReader(f.input()), "select", "--dry-run", "--skip-invalid", "--batch", "2")
 	if code != 0 {
 		t.Fatalf("select --dry-run: exit %d\n%s%s", code, out, stderr)
 	}
@@ -149,8 +184,9 @@ func TestSelectDryRun(t *testing.T) {
 	}
 }
 
-// Batches: one statement and one transaction, so one notification, each;
-// progress on stderr, one line per 10% at most when stderr is no terminal.
+// Batches: one statement each, all in one transaction, so one
+// notification; progress on stderr, one line per 10% at most when stderr is
+// no terminal.
 func TestSelectBatches(t *testing.T) {
 	t.Parallel()
 	d := newTestDB(t)
@@ -165,8 +201,8 @@ func TestSelectBatches(t *testing.T) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("selected:         %d contact(s)", n)) {
 		t.Fatalf("select: exit %d\n%s%s", code, out, stderr)
 	}
-	if got := notes.count(t); got != 3 {
-		t.Errorf("select of %d contacts in batches of 10 sent %d notifications, want 3", n, got)
+	if got := notes.count(t); got != 1 {
+		t.Errorf("select of %d contacts in batches of 10 sent %d notifications, want 1", n, got)
 	}
 	var fresh int
 	if err := d.pool.QueryRow(t.Context(), `SELECT count(*) FROM contacts
@@ -227,9 +263,91 @@ func TestSelectUsage(t *testing.T) {
 	if code, _, stderr := runWithStdin(t, nil, nil, "select", "a@example.com"); code != 2 || !strings.Contains(stderr, "DATABASE_URL") {
 		t.Errorf("select without DATABASE_URL: exit %d\n%s", code, stderr)
 	}
-	// Only bad lines: nothing to do, no database needed.
-	code, out, stderr := runWithStdin(t, vars, strings.NewReader("# header\nfoo\n"), "select")
-	if code != 0 || !strings.Contains(out, "nothing to select") || !strings.Contains(stderr, `line 2: "foo"`) {
-		t.Errorf("select of bad lines only: exit %d\n%s%s", code, out, stderr)
+	// Only bad lines: exit 2, with or without --skip-invalid; no database
+	// needed.
+	for _, args := range [][]string{{"select"}, {"select", "--skip-invalid"}} {
+		code, out, stderr := runWithStdin(t, vars, strings.NewReader("# header\nfoo\n"), args...)
+		if code != 2 || out != "" || !strings.Contains(stderr, "every entry is invalid") || !strings.Contains(stderr, `line 2: "foo"`) {
+			t.Errorf("%v of bad lines only: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	// No entries at all (a query that found nobody): nothing to do.
+	code, out, stderr := runWithStdin(t, vars, strings.NewReader("# header\n\n"), "select")
+	if code != 0 || !strings.Contains(out, "nothing to select") {
+		t.Errorf("select of no entries: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// The issue's regression: a NUL byte in one line of a 200,001-line input
+// used to abort the selection half-applied (100,000 committed), stop at the
+// same place on a rerun, and call a rerun safe. Now nothing is applied and
+// the line is named; with --skip-invalid every other line is applied.
+func TestSelectNULByteInLargeInput(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t)
+	const n, nulLine = 200000, 150001
+	d.exec(t, fmt.Sprintf(`INSERT INTO contacts (email) SELECT 'user' || i || '@example.com' FROM generate_series(1, %d) i`, n))
+	var in strings.Builder
+	for i := 1; i <= n+1; i++ {
+		switch {
+		case i == nulLine:
+			in.WriteString("bad\x00user@example.com\n")
+		case i < nulLine:
+			fmt.Fprintf(&in, "user%d@example.com\n", i)
+		default:
+			fmt.Fprintf(&in, "user%d@example.com\n", i-1)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "large.txt")
+	if err := os.WriteFile(path, []byte(in.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	selected := func() int {
+		var c int
+		if err := d.pool.QueryRow(t.Context(), `SELECT count(*) FROM contacts WHERE brevo_sync_status = 'Selected'`).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	code, out, stderr := runWithStdin(t, d.vars(), nil, "select", "-f", path)
+	if code != 2 || !strings.Contains(stderr, fmt.Sprintf("line %d: ", nulLine)) || !strings.Contains(stderr, "contains a NUL byte") ||
+		!strings.Contains(stderr, "nothing applied") || strings.Contains(stderr, "safe") {
+		t.Errorf("select of a large input with a NUL byte: exit %d\n%s%s", code, out, stderr)
+	}
+	if c := selected(); c != 0 {
+		t.Fatalf("%d contacts selected after a select stopped by a bad line, want 0", c)
+	}
+
+	code, out, stderr = runWithStdin(t, d.vars(), nil, "select", "--skip-invalid", "-f", path)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("selected:         %d contact(s)", n)) ||
+		!strings.Contains(out, "1 invalid line(s) skipped") || !strings.Contains(stderr, fmt.Sprintf("line %d: ", nulLine)) {
+		t.Errorf("select --skip-invalid: exit %d\n%s%s", code, out, stderr)
+	}
+	if c := selected(); c != n {
+		t.Errorf("%d contacts selected, want %d", c, n)
+	}
+}
+
+// A database error leaves nothing applied, and says so: exit 1.
+func TestSelectDatabaseError(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t)
+	d.exec(t, `INSERT INTO contacts (email) SELECT 'user' || i || '@example.com' FROM generate_series(1, 30) i`)
+	d.exec(t, `CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.email = 'user25@example.com' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$`)
+	d.exec(t, `CREATE TRIGGER boom BEFORE UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION boom()`)
+	var in strings.Builder
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&in, "user%d@example.com\n", i)
+	}
+	before := d.snapshot(t)
+	code, out, stderr := runWithStdin(t, d.vars(), strings.NewReader(in.String()), "select", "--batch", "10")
+	if code != 1 || out != "" || !strings.Contains(stderr, "nothing applied") || !strings.Contains(stderr, "running it again is safe") ||
+		!strings.Contains(stderr, "boom") {
+		t.Errorf("select on a failing database: exit %d\n%s%s", code, out, stderr)
+	}
+	if after := d.snapshot(t); after != before {
+		t.Errorf("select on a failing database changed rows")
 	}
 }

@@ -4,146 +4,97 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	schema "github.com/brevosync/brevosync/sql"
 )
 
-// MaxSelectBatch bounds SelectOptions.Batch.
-const MaxSelectBatch = 50000
+// Bounds of SelectOptions.Batch.
+const (
+	// DefaultBatch is the entries per statement when Batch is zero.
+	DefaultBatch = 1000
+	// MaxSelectBatch bounds SelectOptions.Batch.
+	MaxSelectBatch = 50000
+)
 
 // SelectOptions tune Select.
 type SelectOptions struct {
-	// DryRun only counts what would be selected.
+	// DryRun only counts what would be selected; it writes nothing.
 	DryRun bool
-	// Batch is the entries per statement and transaction (one NOTIFY
-	// each); default 1000.
+	// SkipInvalid applies the valid entries when some are bad, and reports
+	// the bad ones as skipped. Without it any bad entry stops Select before
+	// it writes anything.
+	SkipInvalid bool
+	// Batch is the entries per statement; default DefaultBatch. Every
+	// statement runs in the one transaction of the whole selection.
 	Batch int
-	// Progress, when set, is called after each batch with the entries done.
+	// Progress, when set, is called after each statement with the entries
+	// done. Nothing is committed before the last.
 	Progress func(done int)
 }
 
 // SelectResult is what Select did.
 type SelectResult struct {
-	// Done counts the entries processed (all of them unless an error
-	// stopped Select early).
-	Done int
+	// Entries counts the valid entries (each once) Select considered.
+	Entries int
+	// Skipped are the bad entries left out (with SkipInvalid), in order.
+	Skipped []BadEntry
+	// Applied: the selection was committed. False for a dry run, and
+	// whenever Select returns an error: then nothing was written.
+	Applied bool
 	// Selected counts the contacts made fresh requests (would be, with
 	// DryRun); AlreadyWaiting those left alone because a request of theirs
 	// is waiting or in flight.
 	Selected, AlreadyWaiting int
-	// NotFound are the processed entries no contact matched, in order.
+	// NotFound are the entries no contact matched, in order.
 	NotFound []string
 }
 
-// Select makes the contacts the entries name fresh requests, the way the
+// selectSQL makes the matched contacts requests, except those already
+// waiting or in flight.
+var selectSQL = writeSQL(schema.RequestSet, "NOT "+schema.UnfinishedWhere)
+
+// Select makes the contacts in's entries name fresh requests, the way the
 // application selects them, except those with a request waiting or in
-// flight. It writes in batches, one statement and one transaction (so one
-// notification) per batch; on error the batches before stay committed, and
-// running the same entries again is safe.
-func Select(ctx context.Context, db *pgxpool.Pool, entries []Entry, opts SelectOptions) (SelectResult, error) {
-	batch := opts.Batch
-	if batch <= 0 {
-		batch = 1000
+// flight. Emails match by schema.EmailKey.
+//
+// It is all or nothing. Any bad entry in in stops it before it writes
+// (an *InvalidError listing every bad entry), unless opts.SkipInvalid: then
+// the valid entries are applied and the bad ones returned as Skipped; with
+// no valid entry it still fails. The valid entries are written in ONE
+// transaction (opts.Batch entries per statement), so the service gets one
+// notification, and a database error leaves nothing applied: running the
+// same input again is then safe.
+func Select(ctx context.Context, db *pgxpool.Pool, in *Entries, opts SelectOptions) (SelectResult, error) {
+	res := SelectResult{Entries: len(in.List)}
+	if err := checkInput(in, opts.SkipInvalid); err != nil {
+		return res, err
 	}
-	st := selectState{contacts: map[string]bool{}, matched: map[string]bool{}}
-	var err error
-	for start := 0; start < len(entries); start += batch {
-		if err = ctx.Err(); err != nil {
-			break
-		}
-		chunk := entries[start:min(start+batch, len(entries))]
-		if err = selectBatch(ctx, db, chunk, opts.DryRun, &st); err != nil {
-			break
-		}
-		st.res.Done += len(chunk)
-		if opts.Progress != nil {
-			opts.Progress(st.res.Done)
-		}
+	res.Skipped = in.Bad
+	if len(in.List) == 0 {
+		return res, nil
 	}
-	for _, e := range entries[:st.res.Done] {
-		if !st.matched[e.Value] {
-			st.res.NotFound = append(st.res.NotFound, e.Value)
-		}
+	q := selectSQL
+	if opts.DryRun {
+		q = dryRunSQL
 	}
-	return st.res, err
-}
-
-// selectState accumulates the batches' outcomes.
-type selectState struct {
-	res      SelectResult
-	contacts map[string]bool // contact ids counted already
-	matched  map[string]bool // entry values that matched a contact
-}
-
-// selectMatch finds the contacts the entries name.
-const selectMatch = `
-	SELECT id, lower(email) AS email, brevo_sync_status::text AS sync, brevo_processing_status::text AS proc
-	FROM contacts
-	WHERE id = ANY($1::uuid[]) OR lower(email) = ANY($2::text[])`
-
-// selectWriteSQL makes the matched contacts requests, except those already
-// waiting (checked on the current row, so a concurrent claim is respected),
-// and returns every matched contact with whether it was written.
-var selectWriteSQL = `
-WITH hit AS (` + selectMatch + `
-), upd AS (
-	UPDATE contacts c SET ` + schema.RequestSet + `
-	FROM hit
-	WHERE c.id = hit.id AND NOT ` + schema.UnfinishedWhere + `
-	RETURNING c.id
-)
-SELECT hit.id::text, hit.email, hit.sync, hit.proc, upd.id IS NOT NULL
-FROM hit LEFT JOIN upd ON upd.id = hit.id`
-
-const selectDrySQL = `
-SELECT hit.id::text, hit.email, hit.sync, hit.proc, false FROM (` + selectMatch + `) AS hit`
-
-// selectBatch runs one statement (one transaction, so one NOTIFY) for chunk.
-func selectBatch(ctx context.Context, db *pgxpool.Pool, chunk []Entry, dry bool, st *selectState) error {
-	ids, emails := []string{}, []string{}
-	for _, e := range chunk {
-		if e.IsID {
-			ids = append(ids, e.Value)
-		} else {
-			emails = append(emails, e.Value)
-		}
-	}
-	q := selectWriteSQL
-	if dry {
-		q = selectDrySQL
-	}
-	rows, err := db.Query(ctx, q, ids, emails)
-	if err != nil {
-		return fmt.Errorf("select contacts: %w", err)
-	}
-	var (
-		id, email, sync string
-		proc            *string
-		written         bool
-	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &email, &sync, &proc, &written}, func() error {
-		st.matched[id] = true
-		st.matched[email] = true
-		if st.contacts[id] {
-			return nil // counted in an earlier batch (named by id and by email)
-		}
-		st.contacts[id] = true
+	var selected, waiting int
+	notFound, err := applyEntries(ctx, db, in.List, opts.Batch, q, opts.DryRun, func(m matched) {
 		// Not written though not waiting when matched: it became a request
 		// between the match and the update (the UPDATE checks the current
 		// row), so it is waiting too.
-		if written || (dry && !schema.Unfinished(sync, proc)) {
-			st.res.Selected++
+		if m.written || (opts.DryRun && !schema.Unfinished(m.sync, m.proc)) {
+			selected++
 		} else {
-			st.res.AlreadyWaiting++
+			waiting++
 		}
-		return nil
-	})
+	}, opts.Progress)
 	if err != nil {
-		return fmt.Errorf("select contacts: %w", err)
+		return res, fmt.Errorf("select %d contacts (nothing applied: the transaction was rolled back, so running it again is safe): %w", len(in.List), err)
 	}
-	return nil
+	res.Selected, res.AlreadyWaiting, res.NotFound = selected, waiting, notFound
+	res.Applied = !opts.DryRun
+	return res, nil
 }
 
 // CheckTrigger reports a warning when the request trigger is missing: a

@@ -10,12 +10,18 @@ import (
 	schema "github.com/brevosync/brevosync/sql"
 )
 
-// causeSQL strips from an error text what differs between occurrences of
-// the same cause: the syncer's prefix ($1, syncer.CausePrefix) with attempt
-// counts, ids, IP addresses with ports, emails and long numbers.
-func causeSQL(col string) string {
+// errTextSQL is the part of an error text that causes are read from: the
+// status report groups by it, and Failures filters by it.
+const errTextSQL = "left(brevo_processing_error, 300)"
+
+// causeSQL strips from an error text (col, an expression) what differs
+// between occurrences of the same cause: the syncer's prefix (the parameter
+// prefixParam, bound to syncer.CausePrefix) with attempt counts, ids, IP
+// addresses with ports, emails and long numbers. What is left is
+// ErrorCause.Cause.
+func causeSQL(col, prefixParam string) string {
 	e := col
-	e = `regexp_replace(` + e + `, $1, '')`
+	e = `regexp_replace(` + e + `, ` + prefixParam + `, '')`
 	e = `regexp_replace(` + e + `, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<id>', 'g')`
 	e = `regexp_replace(` + e + `, '(\[[0-9a-fA-F:]+\]|\d{1,3}(\.\d{1,3}){3})(:\d+)?', '<addr>', 'g')`
 	e = `regexp_replace(` + e + `, '[^\s"<>(),;:]+@[^\s"<>(),;:]+', '<email>', 'g')`
@@ -45,11 +51,11 @@ func contactsStatusSQL(s schema.Info) string {
 		since = "updated_at::timestamptz"
 	}
 	return `
-SELECT sync, proc, ` + causeSQL("err") + `, sum(n)::bigint, min(err), min(since),
+SELECT sync, proc, ` + causeSQL("err", "$1") + `, sum(n)::bigint, min(err), min(since),
 	sum(due)::bigint, min(next_retry), sum(confirmed)::bigint, sum(unsubscribed)::bigint
 FROM (
 	SELECT brevo_sync_status::text AS sync, brevo_processing_status::text AS proc,
-		` + col("brevo_processing_error", "left(brevo_processing_error, 300)", "NULL::text") + ` AS err,
+		` + col("brevo_processing_error", errTextSQL, "NULL::text") + ` AS err,
 		count(*) AS n,
 		min(` + since + `) AS since,
 		` + col("brevo_next_retry_at", `count(*) FILTER (WHERE coalesce(brevo_next_retry_at, '-infinity') <= now())`, "NULL::bigint") + ` AS due,
