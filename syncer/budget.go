@@ -154,3 +154,27 @@ func (b *budget) resume() {
 		b.authCh = nil
 	}
 }
+
+// Pause is whether sending is paused right now, and why.
+type Pause struct {
+	// Paused: no request goes to the CRM now.
+	Paused bool
+	// Reason is "unauthorized" (the CRM refuses the credentials) or
+	// "rate_limited" (waiting for a 429's reset).
+	Reason string
+	// Until is when a rate-limit pause ends; zero for unauthorized.
+	Until time.Time
+}
+
+// pause reads the budget's pause.
+func (b *budget) pause() Pause {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.authCh != nil:
+		return Pause{Paused: true, Reason: "unauthorized"}
+	case time.Now().Before(b.until):
+		return Pause{Paused: true, Reason: "rate_limited", Until: b.until}
+	}
+	return Pause{}
+}

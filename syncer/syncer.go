@@ -153,6 +153,10 @@ func New(db *pgxpool.Pool, crm CRM, cfg Config) (*Syncer, error) {
 	}, nil
 }
 
+// Paused says whether sending to the CRM is paused now, and why (for the
+// operator console).
+func (s *Syncer) Paused() Pause { return s.budget.pause() }
+
 // Wake asks the syncer to claim due contacts now. It never blocks; wake-ups
 // that arrive while one is pending are folded into it.
 func (s *Syncer) Wake() {

@@ -33,7 +33,11 @@ See README.md for every setting.`,
 		if err := cfg.Require("DATABASE_URL", "BREVO_API_KEY"); err != nil {
 			return err
 		}
-		logger := service.NewLogger(e.Stderr, cfg.LogFormat, cfg.LogLevel)
+		logger, flush, err := service.NewServeLogger(cfg, e.Stderr, buildVersion())
+		if err != nil {
+			return err
+		}
+		defer flush()
 		return service.Run(ctx, cfg, logger, service.Hooks{Version: buildVersion()})
 	},
 }

@@ -74,8 +74,26 @@ func (c *Client) UpsertContact(ctx context.Context, ct Contact) (UpsertResult, e
 // Account calls GET /account, a read-only request that succeeds when the API
 // key works. Use it to probe credentials after an Unauthorized error.
 func (c *Client) Account(ctx context.Context) error {
-	_, err := c.do(ctx, "get account", http.MethodGet, "/account", nil)
+	_, err := c.AccountName(ctx)
 	return err
+}
+
+// AccountName calls GET /account and names the account: its company, else
+// its email.
+func (c *Client) AccountName(ctx context.Context) (string, error) {
+	resp, err := c.do(ctx, "get account", http.MethodGet, "/account", nil)
+	if err != nil {
+		return "", err
+	}
+	var body struct {
+		Email       string `json:"email"`
+		CompanyName string `json:"companyName"`
+	}
+	_ = json.Unmarshal(resp.body, &body) // a name is nice to have; the answer was 2xx
+	if body.CompanyName != "" {
+		return body.CompanyName, nil
+	}
+	return body.Email, nil
 }
 
 // Attribute is a contact attribute defined in the Brevo account.

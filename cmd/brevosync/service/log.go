@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lmittmann/tint"
+
+	"github.com/brevosync/brevosync/cmd/brevosync/alert"
 )
 
 // NewLogger logs to w: tint's colored text on a terminal, JSON otherwise,
@@ -54,4 +56,16 @@ func IsTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// NewServeLogger is NewLogger for `serve`: with SENTRY_DSN set, the errors
+// that need a person are also reported to Sentry, once per incident (see
+// package alert). flush sends what is pending; call it before exiting.
+func NewServeLogger(cfg *Config, w io.Writer, release string) (logger *slog.Logger, flush func(), err error) {
+	base := NewLogger(w, cfg.LogFormat, cfg.LogLevel)
+	h, err := alert.New(alert.Config{DSN: cfg.SentryDSN, Release: release}, base.Handler())
+	if err != nil {
+		return nil, nil, &ConfigError{Var: "SENTRY_DSN", Err: err}
+	}
+	return slog.New(h), func() { h.Flush(5 * time.Second) }, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo"
 	"github.com/brevosync/brevosync/webhook"
+	"github.com/brevosync/brevosync/webhook/console"
 )
 
 // Serving is what a running service exposes to tests and to the demo.
@@ -157,7 +158,7 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		},
 		ReadyNote: li.Degraded,
 	})
-	srv := webhook.NewServer(cfg.HTTPAddr, handler)
+	srv := webhook.NewServer(cfg.HTTPAddr, routes(handler, newConsole(cfg, pool, logger, client, li, sy)))
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
@@ -255,4 +256,45 @@ func pruneEvents(retention time.Duration) syncer.SweepTask {
 			return webhook.PruneEvents(ctx, tx, retention, 0)
 		},
 	}
+}
+
+// routes puts the operator console (contract §6: /api/v1/…, /ui/, and /
+// redirecting there) beside the webhook handler, which answers every other
+// path.
+func routes(hooks, cons http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/{$}", cons)
+	mux.Handle("/ui", cons)
+	mux.Handle("/ui/", cons)
+	mux.Handle("/api/", cons)
+	mux.Handle("/", hooks)
+	return mux
+}
+
+// newConsole is the operator console over the same pool, with what only the
+// running service knows.
+func newConsole(cfg *Config, pool *pgxpool.Pool, logger *slog.Logger, client *brevo.Client,
+	li *listener.Listener, sy *syncer.Syncer) http.Handler {
+	return console.New(console.Config{
+		Pool:     pool,
+		Token:    cfg.AdminToken,
+		Logger:   logger,
+		Probe:    client.AccountName,
+		Settings: func() any { return cfg.Redacted() },
+		Live: func() console.Live {
+			p := sy.Paused()
+			l := console.Live{ListenerConnected: li.Connected(), ListenerNote: li.Degraded(),
+				Paused: p.Paused, PausedUntil: p.Until}
+			switch p.Reason {
+			case "unauthorized":
+				l.PausedReason = "Brevo refuses the API key (check BREVO_API_KEY); brevosync probes and resumes by itself"
+			case "rate_limited":
+				l.PausedReason = "rate limited by Brevo (429): waiting for its reset"
+			}
+			return l
+		},
+		RecentEvents: func(ctx context.Context, email string, limit int) (any, error) {
+			return webhook.RecentEvents(ctx, pool, email, limit)
+		},
+	})
 }
