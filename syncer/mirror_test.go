@@ -227,14 +227,19 @@ func TestMirrorRemovesUnselectedAndDeleted(t *testing.T) {
 	}
 }
 
-// waitMembers waits until list has n members.
+// waitMembers waits until list has n members. The simulator signals a
+// request when it arrives, before it is applied, so the list is also
+// looked at again every few milliseconds.
 func waitMembers(t *testing.T, b *testBundle, list int64, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	err := b.sim.WaitStats(ctx, func(brevotest.Stats) bool { return len(b.sim.ListMembers(list)) == n })
-	if err != nil {
-		t.Fatalf("list %d has %v, want %d members: %v", list, b.sim.ListMembers(list), n, err)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(b.sim.ListMembers(list)) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("list %d has %v, want %d members", list, b.sim.ListMembers(list), n)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		_ = b.sim.WaitStats(ctx, func(brevotest.Stats) bool { return len(b.sim.ListMembers(list)) == n })
+		cancel()
 	}
 }
 

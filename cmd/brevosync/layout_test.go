@@ -67,6 +67,7 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"/syncer/brevo":           {"/sql", "/syncer"},
 		"/syncer/brevo/brevotest": {},
 		"/webhook":                {"/sql", "/syncer", "/syncer/operator"},
+		"/webhook/console":        {"/sql", "/syncer", "/syncer/operator"},
 		"/cmd/brevosync/pgtmp":    {},
 		"/cmd/brevosync/cli":      {"/sql", "/syncer", "/syncer/operator"},
 	}

@@ -136,8 +136,8 @@ func TestSoak(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if busy == 0 {
-				return
+			if busy == 0 && sim.Stats().WebhooksPending == 0 {
+				return // and Brevo's webhooks about it delivered: their parsing is not a leak
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%d contacts still waiting or in flight 60s after the load stopped", busy)

@@ -63,6 +63,8 @@ type Stats struct {
 	// WebhooksDropped counts webhook events given up on: the queue was full
 	// or every delivery attempt failed.
 	WebhooksDropped int
+	// WebhooksPending counts webhook events queued or being delivered.
+	WebhooksPending int
 	// ByRoute counts requests by route pattern, as received (refused ones
 	// included), e.g. "POST /v3/contacts", "PUT /v3/contacts/{identifier}",
 	// "POST /v3/contacts/import", "GET /v3/processes/{id}",
@@ -198,7 +200,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.log = nil
 	s.logGen++
-	s.stats = Stats{ByStatus: map[int]int{}}
+	s.stats = Stats{ByStatus: map[int]int{}, WebhooksPending: s.stats.WebhooksPending} // queued events are kept
 	s.broadcastLocked()
 }
 

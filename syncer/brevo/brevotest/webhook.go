@@ -41,6 +41,7 @@ func (s *Server) enqueueLocked(ev webhookEvent) {
 	ev.at = time.Now()
 	select {
 	case s.queue <- ev:
+		s.stats.WebhooksPending++
 	default:
 		s.stats.WebhooksDropped++
 	}
@@ -84,6 +85,7 @@ func (s *Server) sendWebhooks() {
 		} else {
 			s.stats.WebhooksDropped += len(batch)
 		}
+		s.stats.WebhooksPending = max(0, s.stats.WebhooksPending-len(batch))
 		s.broadcastLocked()
 		s.mu.Unlock()
 	}
