@@ -24,6 +24,8 @@ simulator (in process), and prints a table (--json: one JSON object).
                with one and with two replicas: achieved rate and 429s
   writecost    the application's selecting UPDATE with and without the
                trigger: single-row and 10,000-row statements
+  mirror       a one-row UPDATE of a synced contact with and without the
+               mirror's trigger: of an unmapped column, and of a mapped one
   sweep        one sweep pass and one claim on a 1,000,000-row table with 1%
                in work states, and whether their plans use the indexes
   memory       idle RSS of 'brevosync serve', and its peak during throughput

@@ -17,8 +17,10 @@ simulator and shows contacts reach "Brevo" in real time: selected one at a
 time (with each one's commit-to-Brevo latency), then in bulk under a 20/s rate
 limit, including an email Brevo rejects (failed at once), a 500 (retried after
 1s) and a 429 (a wait for the rate-limit reset), with Brevo's webhooks
-confirming every contact. It checks the outcome, prints the final state and
-exits 0, or 1 when something did not happen as it should.
+confirming every contact. It prints the operator console's address and
+password (the console shows it all live), checks the outcome, prints the
+final state and exits 0, or 1 when something did not happen as it should;
+with -keep the service and its console keep running until Ctrl-C.
 
 The database: DATABASE_URL when set (migrated, then used as is: the demo
 contacts, under @demo.brevosync.test, replace an earlier demo's and stay, so
@@ -41,7 +43,7 @@ is Selected or Queued).`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("v", false, "show the service's logs down to debug on stderr (default: warnings only)")
 		fs.Bool("json", false, "print the final state as one JSON object on stdout; the narrative goes to stderr")
-		fs.Bool("keep", false, "keep the demo database or leave the throwaway cluster running, and say how to reach it")
+		fs.Bool("keep", false, "keep the demo database (or leave the throwaway cluster running) and keep the service and its console running until Ctrl-C")
 		fs.Bool("cluster", false, "use a throwaway cluster even when DATABASE_URL is set or a local server answers")
 	},
 	run: func(ctx context.Context, e *cli.Env, fs *flag.FlagSet) error {

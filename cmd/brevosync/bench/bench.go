@@ -17,7 +17,7 @@ import (
 )
 
 // Sections are the sections in the order they run.
-var Sections = []string{"latency", "throughput", "memory", "ratelimit", "writecost", "sweep"}
+var Sections = []string{"latency", "throughput", "memory", "ratelimit", "writecost", "mirror", "sweep"}
 
 // Options are bench's flags.
 type Options struct {
@@ -122,6 +122,10 @@ func (b *bench) runSection(ctx context.Context, name string, rep *benchReport) e
 		r, err := b.writeCost(ctx)
 		rep.WriteCost = r
 		return err
+	case "mirror":
+		r, err := b.mirrorCost(ctx)
+		rep.Mirror = r
+		return err
 	case "sweep":
 		r, err := b.sweep(ctx)
 		rep.Sweep = r
@@ -156,15 +160,16 @@ func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 // benchReport is everything bench measured.
 type benchReport struct {
-	Machine    string            `json:"machine"`
-	Server     string            `json:"postgres"`
-	Took       string            `json:"took"`
-	Latency    *latencyResult    `json:"latency,omitempty"`
-	Throughput []throughputRun   `json:"throughput,omitempty"`
-	Memory     *memoryResult     `json:"memory,omitempty"`
-	RateLimit  []rateLimitRun    `json:"rate_limit,omitempty"`
-	WriteCost  []writeCostResult `json:"write_cost,omitempty"`
-	Sweep      *sweepResult      `json:"sweep,omitempty"`
+	Machine    string             `json:"machine"`
+	Server     string             `json:"postgres"`
+	Took       string             `json:"took"`
+	Latency    *latencyResult     `json:"latency,omitempty"`
+	Throughput []throughputRun    `json:"throughput,omitempty"`
+	Memory     *memoryResult      `json:"memory,omitempty"`
+	RateLimit  []rateLimitRun     `json:"rate_limit,omitempty"`
+	WriteCost  []writeCostResult  `json:"write_cost,omitempty"`
+	Mirror     []mirrorCostResult `json:"mirror_cost,omitempty"`
+	Sweep      *sweepResult       `json:"sweep,omitempty"`
 }
 
 func (r *benchReport) print(w io.Writer) {
@@ -221,6 +226,7 @@ func (r *benchReport) print(w io.Writer) {
 				f3(c.WithoutMs), f3(c.NoNotifyMs), f3(c.WithMs), fmt.Sprintf("%+.1f%%", c.AddedPercent), target)
 		}
 	}
+	printMirror(row, r.Mirror)
 	if s := r.Sweep; s != nil {
 		row("\nSWEEP", fmt.Sprintf("%d rows, %d in work states", s.Rows, s.WorkRows), "ms", "uses indexes", "target")
 		row("", "sweep pass (median of 5)", f3(s.SweepMs), "", fmt.Sprintf("<= 10ms: %s", mark(s.SweepMs <= 10)))

@@ -194,6 +194,8 @@ func (d *demo) run(ctx context.Context) (err error) {
 	sim.SetWebhook("http://"+srv.Addr.String()+"/webhooks/brevo", cfg.WebhookToken)
 	d.stepf("Service running in this process: LISTEN connected, webhooks on http://%s/webhooks/brevo;", srv.Addr)
 	d.sayf("         Brevo simulated at %s (%d requests/s allowed, brevosync set to match).", sim.URL(), demoRateLimit)
+	console := fmt.Sprintf("http://%s/ui/", srv.Addr)
+	d.stepf("Console: %s (log in with any user name and the password %s)", console, cfg.AdminToken)
 
 	if err := d.oneByOne(ctx, pool); err != nil {
 		return err
@@ -205,7 +207,9 @@ func (d *demo) run(ctx context.Context) (err error) {
 		return err
 	}
 
-	stopServe() // a stable state to report, and the replica deregistered
+	if !d.opts.Keep {
+		stopServe() // a stable state to report, and the replica deregistered
+	}
 	res, err := d.report(ctx, pool, sim)
 	if err != nil {
 		return err
@@ -216,6 +220,11 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("%d expectation(s) not met: %s", len(res.Problems), strings.Join(res.Problems, "; "))
+	}
+	if d.opts.Keep {
+		d.sayf("\nThe service, the simulated Brevo and the console keep running: %s (password %s).", console, cfg.AdminToken)
+		d.sayf("Press Ctrl-C to stop them (the database is kept).")
+		<-ctx.Done()
 	}
 	return nil
 }
@@ -295,6 +304,7 @@ func (d *demo) newSimulator(dbURL, logLevel string) (*brevotest.Server, *service
 		"BREVO_SYNC_SHUTDOWN_TIMEOUT": "5s",
 		"HTTP_ADDR":                   "127.0.0.1:0",
 		"BREVO_WEBHOOK_TOKEN":         token,
+		"BREVO_SYNC_ADMIN_TOKEN":      demoRandom("demo-admin-"),
 		"LOG_FORMAT":                  d.env.Getenv("LOG_FORMAT"),
 		"LOG_LEVEL":                   logLevel,
 	}
