@@ -28,6 +28,8 @@ simulator (in process), and prints a table (--json: one JSON object).
                mirror's trigger: of an unmapped column, and of a mapped one
   sweep        one sweep pass and one claim on a 1,000,000-row table with 1%
                in work states, and whether their plans use the indexes
+  retention    pruning old webhook events (BREVO_WEBHOOK_RETENTION) on a
+               500,000-event table: one sweep's prune call
   memory       idle RSS of 'brevosync serve', and its peak during throughput
 
 The server is DATABASE_URL's if set, else a local one that answers, else a

@@ -17,7 +17,7 @@ import (
 )
 
 // Sections are the sections in the order they run.
-var Sections = []string{"latency", "throughput", "memory", "ratelimit", "writecost", "mirror", "sweep"}
+var Sections = []string{"latency", "throughput", "memory", "ratelimit", "writecost", "mirror", "sweep", "retention"}
 
 // Options are bench's flags.
 type Options struct {
@@ -126,6 +126,10 @@ func (b *bench) runSection(ctx context.Context, name string, rep *benchReport) e
 		r, err := b.mirrorCost(ctx)
 		rep.Mirror = r
 		return err
+	case "retention":
+		r, err := b.retention(ctx)
+		rep.Retention = r
+		return err
 	case "sweep":
 		r, err := b.sweep(ctx)
 		rep.Sweep = r
@@ -169,6 +173,7 @@ type benchReport struct {
 	RateLimit  []rateLimitRun     `json:"rate_limit,omitempty"`
 	WriteCost  []writeCostResult  `json:"write_cost,omitempty"`
 	Mirror     []mirrorCostResult `json:"mirror_cost,omitempty"`
+	Retention  *retentionResult   `json:"retention,omitempty"`
 	Sweep      *sweepResult       `json:"sweep,omitempty"`
 }
 
@@ -235,6 +240,7 @@ func (r *benchReport) print(w io.Writer) {
 			row("", p.Statement+" (EXPLAIN ANALYZE)", f3(p.ExecutionMs), fmt.Sprint(p.UsesIndex), "")
 		}
 	}
+	printRetention(row, r.Retention)
 	tw.Flush()
 }
 
