@@ -6,6 +6,8 @@
 --     email_type, source_url, has_gmail, email) makes the row Complete/Queued,
 --     "update pending": the sync status stays Complete, which is true (Brevo
 --     has the contact), and the application's UI never shows it Selected;
+--     made while the contact's first sync is in flight, it makes the request
+--     fresh again (Selected/Queued), so the new data is sent;
 --   * unselecting it (Complete -> New, the application's unselect) makes it
 --     New/Queued, "removal pending": it leaves the BREVO_LIST_ID lists;
 --   * deleting it records its email in brevosync_removals, so that its
@@ -55,6 +57,11 @@ BEGIN
        OR coalesce(current_setting('brevosync.skip_mirror', true), '') = 'on' THEN
         RETURN NEW;
     END IF;
+    IF OLD.brevo_sync_status = 'Processing' THEN
+        -- Its first sync is in flight with the old data: a fresh request,
+        -- and the flight's outcome is dropped (its claim no longer holds).
+        NEW.brevo_sync_status := 'Selected';
+    END IF;
     NEW.brevo_processing_status := 'Queued';
     NEW.brevo_retry_count       := 0;
     NEW.brevo_processing_error  := NULL;
@@ -86,12 +93,12 @@ END
 $$;
 -- +goose StatementEnd
 
--- A synced contact's mapped data changed.
+-- A synced contact's mapped data changed, or an in-flight one's.
 DROP TRIGGER IF EXISTS brevosync_mirror_update ON contacts;
 CREATE TRIGGER brevosync_mirror_update
     BEFORE UPDATE OF email, name, phone_number, domain_id, page_id, email_type, source_url, has_gmail ON contacts
     FOR EACH ROW
-    WHEN (OLD.brevo_sync_status = 'Complete' AND NEW.brevo_sync_status = 'Complete'
+    WHEN (OLD.brevo_sync_status IN ('Complete', 'Processing') AND NEW.brevo_sync_status = OLD.brevo_sync_status
           AND (OLD.email IS DISTINCT FROM NEW.email
                OR OLD.name IS DISTINCT FROM NEW.name
                OR OLD.phone_number IS DISTINCT FROM NEW.phone_number

@@ -280,3 +280,42 @@ func TestMirrorOff(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// A mapped change made while the contact's first sync is in flight is not
+// lost: the request starts again with the new data.
+func TestMirrorChangeWhileFirstSyncInFlight(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, brevotest.Config{})
+	b.run(t, testConfig(), mirrorOpts)
+	var id string
+	if err := b.pool.QueryRow(t.Context(), `INSERT INTO contacts (email, name) VALUES ('flight@example.com', 'Old Name')
+		RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	b.sim.OnUpsert(func(r brevotest.Request) {
+		if r.Email == "flight@example.com" && len(b.sim.UpsertsFor("flight@example.com")) == 1 {
+			<-release // the first upsert waits while the row changes
+		}
+	})
+	b.selectContacts(t, id)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := b.sim.WaitUpserts(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(t.Context(), `UPDATE contacts SET name = 'New Name' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	b.obs.wait(t, "the second sync", func(_ map[syncer.Result]int, byID map[string][]syncer.Outcome) bool {
+		return completions(byID, id) >= 1 && len(b.sim.UpsertsFor("flight@example.com")) >= 2
+	})
+	c, _ := b.sim.Contact("flight@example.com")
+	if c.Attributes["LASTNAME"] != "Name" || c.Attributes["FIRSTNAME"] != "New" {
+		t.Errorf("Brevo has %v, want the new name", c.Attributes)
+	}
+	if r := b.row(t, id); r.Sync != "Complete" {
+		t.Errorf("row = %+v, want Complete", r)
+	}
+}
