@@ -183,19 +183,22 @@ func (l *Listener) setDegraded(ctx context.Context, on bool) {
 		return
 	}
 	l.metrics.setDegraded(on)
-	if !on {
+	if !on && l.warned.Load() {
 		l.log.InfoContext(ctx, "notifications arrive again; polling stopped")
+	}
+}
+
+// reportBroken says once, loudly, that a whole session passed without one
+// ping coming back.
+func (l *Listener) reportBroken(ctx context.Context) {
+	if l.warned.Swap(true) {
 		return
 	}
-	if !l.warned.Swap(true) {
-		l.log.ErrorContext(ctx, "LISTEN gets no notifications: not one of the listener's own pings came back. "+
-			l.cfg.URLName+" seems to go through a transaction-mode pooler (such as Supabase's port 6543), "+
-			"which cannot carry LISTEN. Set "+l.cfg.URLName+" to a direct or session-mode connection "+
-			"(Supabase: the direct connection, or the pooler's port 5432). Meanwhile brevosync polls.",
-			slog.Duration("poll_interval", l.cfg.PollInterval))
-	} else {
-		l.log.WarnContext(ctx, "notifications do not arrive again; polling", slog.Duration("poll_interval", l.cfg.PollInterval))
-	}
+	l.log.ErrorContext(ctx, "LISTEN gets no notifications: not one of the listener's own pings came back. "+
+		l.cfg.URLName+" seems to go through a transaction-mode pooler (such as Supabase's port 6543), "+
+		"which cannot carry LISTEN. Set "+l.cfg.URLName+" to a direct or session-mode connection "+
+		"(Supabase: the direct connection, or the pooler's port 5432). Meanwhile brevosync polls.",
+		slog.Duration("poll_interval", l.cfg.PollInterval))
 }
 
 // pollLoop wakes the syncer every PollInterval while notifications cannot
@@ -306,23 +309,37 @@ func (l *Listener) session(ctx context.Context) (connected bool, err error) {
 // pingLoop sends a ping every PingInterval and ends the session when none
 // has come back for three intervals.
 func (l *Listener) pingLoop(ctx context.Context, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(l.cfg.PingInterval)
-	defer t.Stop()
+	// The first ping goes as soon as the session listens, and should be back
+	// within milliseconds: when it is not back within PollInterval, the
+	// syncer is polled at once (a pooler is the likely cause), long before
+	// the three intervals after which the session is torn down.
+	ping := time.NewTimer(0)
+	defer ping.Stop()
+	var firstSent time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ping.C:
 		}
+		ping.Reset(l.cfg.PingInterval)
 		if !l.Connected() {
+			ping.Reset(min(l.cfg.PingInterval, 10*time.Millisecond))
 			continue
+		}
+		if firstSent.IsZero() {
+			firstSent = time.Now()
+			ping.Reset(min(l.cfg.PingInterval, l.cfg.PollInterval))
+		} else if !l.pinged.Load() && time.Since(firstSent) >= min(l.cfg.PingInterval, l.cfg.PollInterval) {
+			// Not one came back in this session: notifications cannot
+			// arrive (a pooler), or the connection died at once. Poll
+			// meanwhile; the session is torn down below if it lasts, in
+			// case it is the latter.
+			l.setDegraded(ctx, true)
 		}
 		if since := time.Since(time.Unix(0, l.lastPing.Load())); since > 3*l.cfg.PingInterval {
 			if !l.pinged.Load() {
-				// Not one came back in this session: notifications cannot
-				// arrive (a pooler), or the connection died at once. Poll
-				// meanwhile, and reconnect in case it is the latter.
-				l.setDegraded(ctx, true)
+				l.reportBroken(ctx)
 			}
 			cancel(fmt.Errorf("%w for %s", errPingTimeout, since.Round(time.Millisecond)))
 			return
