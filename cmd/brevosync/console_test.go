@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 
-	"github.com/brevosync/brevosync/cmd/brevosync/service"
 	"github.com/brevosync/brevosync/sql/schematest"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
@@ -20,30 +17,13 @@ func TestServeMountsTheConsole(t *testing.T) {
 	t.Parallel()
 	dsn := schematest.NewURL(t)
 	sim := brevotest.New(t, brevotest.Config{APIKey: "c-key"})
-	cfg, err := service.Load(getenvOf(map[string]string{
+	sv, _ := serveInProcess(t, map[string]string{
 		"DATABASE_URL":           dsn,
 		"BREVO_API_KEY":          "c-key",
 		"BREVO_API_BASE_URL":     sim.URL(),
 		"BREVO_SYNC_ADMIN_TOKEN": "admin-secret",
 		"HTTP_ADDR":              "127.0.0.1:0",
-	}), service.Serve)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	started := make(chan service.Serving, 1)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- service.Run(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-			service.Hooks{Started: func(s service.Serving) { started <- s }})
-	}()
-	var sv service.Serving
-	select {
-	case sv = <-started:
-	case err := <-errc:
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(); <-errc })
+	}, io.Discard)
 	if err := sv.WaitListening(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/brevosync/brevosync/cmd/brevosync/service"
 	"github.com/brevosync/brevosync/sql/schematest"
-	"github.com/brevosync/brevosync/syncer"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
@@ -23,7 +20,7 @@ func TestMetricsScrape(t *testing.T) {
 	dsn := schematest.NewURL(t)
 	pool := schematest.Pool(t, dsn)
 	sim := brevotest.New(t, brevotest.Config{APIKey: "m-key"})
-	cfg, err := service.Load(getenvOf(map[string]string{
+	sv, outcomes := serveInProcess(t, map[string]string{
 		"DATABASE_URL":              dsn,
 		"BREVO_API_KEY":             "m-key",
 		"BREVO_API_BASE_URL":        sim.URL(),
@@ -31,31 +28,13 @@ func TestMetricsScrape(t *testing.T) {
 		"BREVO_WEBHOOK_TOKEN":       "m-token",
 		"BREVO_SYNC_SWEEP_INTERVAL": "100ms",
 		"HTTP_ADDR":                 "127.0.0.1:0",
-	}), service.Serve)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	started := make(chan service.Serving, 1)
-	outcomes := make(chan syncer.Outcome, 10)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- service.Run(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-			service.Hooks{Started: func(s service.Serving) { started <- s }, OnOutcome: func(o syncer.Outcome) { outcomes <- o }})
-	}()
-	var sv service.Serving
-	select {
-	case sv = <-started:
-	case err := <-errc:
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(); <-errc })
+	}, io.Discard)
 	sim.SetWebhook("http://"+sv.Addr.String()+"/webhooks/brevo", "m-token")
 	if err := sv.WaitListening(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 
-	_, err = pool.Exec(t.Context(), `INSERT INTO contacts (email, brevo_sync_status, brevo_processing_status)
+	_, err := pool.Exec(t.Context(), `INSERT INTO contacts (email, brevo_sync_status, brevo_processing_status)
 		VALUES ('good@example.com', 'Selected', 'Queued'), ('bad email', 'Selected', 'Queued')`)
 	if err != nil {
 		t.Fatal(err)
