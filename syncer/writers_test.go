@@ -1,12 +1,16 @@
 package syncer_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/brevosync/brevosync/syncer"
+	"github.com/brevosync/brevosync/syncer/brevo"
 	"github.com/brevosync/brevosync/syncer/brevo/brevotest"
 )
 
@@ -172,5 +176,42 @@ func TestDuplicateSMSSentWithoutIt(t *testing.T) {
 	}
 	if r := b.row(t, second); r.Sync != "Complete" || r.Error != nil {
 		t.Errorf("row = %+v, want Complete with no error", r)
+	}
+}
+
+// The sweep runs its tasks on the replica that holds its lock, each under a
+// savepoint: one that fails is reported and the others still run.
+func TestSweepRunsItsTasks(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, brevotest.Config{})
+	if _, err := b.pool.Exec(t.Context(), `INSERT INTO brevosync_webhook_events (dedupe_key, event, effect, payload, received_at)
+		VALUES ('old', 'opened', 'none', '{}', now() - interval '40 days'), ('new', 'opened', 'none', '{}', now())`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.SweepTasks = []syncer.SweepTask{
+		{Name: "broken", Run: func(ctx context.Context, tx pgx.Tx) (int64, error) {
+			_, err := tx.Exec(ctx, `SELECT no_such_function()`)
+			return 0, err
+		}},
+		{Name: "prune", Run: func(ctx context.Context, tx pgx.Tx) (int64, error) {
+			tag, err := tx.Exec(ctx, `DELETE FROM brevosync_webhook_events WHERE received_at < now() - interval '30 days'`)
+			return tag.RowsAffected(), err
+		}},
+	}
+	s, err := syncer.New(b.pool, brevo.NewCRM(brevo.NewClient(brevo.Config{BaseURL: b.sim.URL(), APIKey: apiKey}), nil), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Sweep(t.Context())
+	if err != nil {
+		t.Fatalf("Sweep: %v (a failing task must not fail the sweep)", err)
+	}
+	if r.Tasks["broken"].Err == nil || r.Tasks["prune"].Count != 1 || r.Tasks["prune"].Err != nil {
+		t.Errorf("task results = %+v, want broken failed and prune deleting 1", r.Tasks)
+	}
+	var left int
+	if err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM brevosync_webhook_events`).Scan(&left); err != nil || left != 1 {
+		t.Errorf("%d events left (%v), want the new one", left, err)
 	}
 }

@@ -208,3 +208,28 @@ func TestRetryUsage(t *testing.T) {
 		t.Errorf("retry --all without DATABASE_URL: exit %d\n%s", code, stderr)
 	}
 }
+
+// The old scheduler's failed requests (Selected/Error) are Failed: status
+// counts them so, and retry revives them as fresh requests.
+func TestFailedEarlierCountedAndRetried(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t)
+	id := d.insertContact(t, "old-failure@example.com", "Selected", "Error", "old scheduler: timeout", 3)
+	code, out, stderr := runCmd(t, d.vars(), "status", "--json")
+	if code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(out, `"name": "Failed",
+      "sync_status": "Selected",
+      "processing_status": "Error",
+      "count": 1`) {
+		t.Errorf("status does not count Selected/Error as Failed:\n%s", out)
+	}
+	code, out, stderr = runCmd(t, d.vars(), "retry", "--all")
+	if code != 0 || !strings.Contains(out, "retried 1 Failed contact(s)") {
+		t.Fatalf("retry --all: exit %d\n%s%s", code, out, stderr)
+	}
+	if r := d.row(t, id); r.Sync != "Selected" || r.Proc != "Queued" || r.RetryCount != 0 || r.Err != nil || r.RequestedAt == nil {
+		t.Errorf("after retry: %+v, want a fresh Selected/Queued request", r)
+	}
+}
