@@ -101,6 +101,7 @@ func (s *Syncer) write(ctx context.Context, batch []outcome) bool {
 	s.metrics.lost(lost)
 	if scheduled {
 		s.rearmTimer()
+		s.imports.retriesScheduled()
 	}
 	return true
 }

@@ -126,6 +126,14 @@ func (im *importer) wake() {
 	signal(im.runWake)
 }
 
+// retriesScheduled is called when outcomes set new due times: retries
+// that come due together may make a backlog.
+func (im *importer) retriesScheduled() {
+	if im != nil {
+		signal(im.claimWake)
+	}
+}
+
 // sleep waits d, or until ch (nil: never) or ctx; it reports false when ctx
 // ended.
 func sleep(ctx context.Context, d time.Duration, ch <-chan struct{}) bool {
@@ -292,9 +300,12 @@ func (im *importer) claimBacklog(ctx context.Context) time.Duration {
 			break
 		}
 	}
-	if jobs > 0 {
-		im.log.InfoContext(ctx, "backlog claimed for import", slog.Int("contacts", claimed), slog.Int("jobs", jobs))
+	if jobs == 0 {
+		// Due, yet nothing claimable: other claims or a transaction hold
+		// the rows. Look again soon.
+		return 100 * time.Millisecond
 	}
+	im.log.InfoContext(ctx, "backlog claimed for import", slog.Int("contacts", claimed), slog.Int("jobs", jobs))
 	return 0 // look again: more may have come meanwhile
 }
 

@@ -130,11 +130,22 @@ func (im *importer) submit(ctx context.Context, j job) {
 		im.submitFailed(ctx, j, keep, err)
 		return
 	}
-	if _, err := setJob(context.WithoutCancel(ctx), im.s.db, j.id, jobUpdate{from: []string{jobSubmitting},
-		to: jobSubmitted, process: process, submitted: true}); err != nil {
-		im.log.ErrorContext(ctx, "could not record an import's process; the chunk will be imported again",
-			slog.Int64("job", j.id), slog.String("process", process), slog.Any("err", err))
-		return
+	// Brevo has the import: record its process, through a database outage
+	// too, or a later driver would import the chunk again.
+	backoff := dbBackoff()
+	for {
+		_, err := setJob(context.WithoutCancel(ctx), im.s.db, j.id, jobUpdate{from: []string{jobSubmitting},
+			to: jobSubmitted, process: process, submitted: true})
+		if err == nil {
+			break
+		}
+		d, _ := backoff.Next()
+		if ctx.Err() != nil || !sleep(context.WithoutCancel(ctx), d, nil) {
+			im.log.ErrorContext(ctx, "could not record an import's process; the next driver will import the chunk again",
+				slog.Int64("job", j.id), slog.String("process", process), slog.Any("err", err))
+			return
+		}
+		im.s.logUnlessDone(ctx, "record an import's process", err)
 	}
 	im.log.InfoContext(ctx, "import submitted", slog.Int64("job", j.id), slog.String("process", process),
 		slog.Int("contacts", n), slog.Int("bytes", bytes))

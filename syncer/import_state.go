@@ -78,10 +78,11 @@ func takeProcessToken(ctx context.Context, db *pgxpool.Pool, rate, burst float64
 	return ok, time.Duration(max(wait, 0) * float64(time.Second)), nil
 }
 
-// holdProcesses empties the processes budget and holds it for d, after the
-// CRM answered 429: every replica waits.
+// holdProcesses holds the processes budget for d, after the CRM answered
+// 429 (the account's limit is spent, by brevosync or another integration):
+// every replica waits for the reset the CRM gave.
 func holdProcesses(ctx context.Context, db *pgxpool.Pool, d time.Duration) error {
-	_, err := db.Exec(ctx, `UPDATE brevosync_import_state SET proc_tokens = 0, proc_at = now(),
+	_, err := db.Exec(ctx, `UPDATE brevosync_import_state SET
 		proc_held_until = greatest(coalesce(proc_held_until, now()), now() + $2 * interval '1 millisecond')
 		WHERE account = $1`, importAccount, d.Milliseconds())
 	if err != nil {

@@ -273,8 +273,10 @@ func pruneJobs(ctx context.Context, db *pgxpool.Pool) error {
 	return nil
 }
 
-// fillIDsSQL sets the CRM's id on synced rows of these emails that have
-// none, as an upsert's answer would have.
+// fillIDsSQL sets the CRM's id on rows of these emails that have none and
+// are synced or being synced (an import's rows are listed as the CRM
+// applies them, before the import's outcome is written), as an upsert's
+// answer would have.
 func fillIDsSQL(touchUpdatedAt bool) string {
 	touch := ""
 	if touchUpdatedAt {
@@ -283,7 +285,7 @@ func fillIDsSQL(touchUpdatedAt bool) string {
 	return `UPDATE contacts AS c SET brevo_contact_id = p.crm_id` + touch + `
 		FROM unnest($1::text[], $2::text[]) AS p(email_key, crm_id)
 		WHERE ` + schema.EmailKey("c.email") + ` = p.email_key
-		  AND c.brevo_contact_id IS NULL AND ` + schema.Complete.Is()
+		  AND c.brevo_contact_id IS NULL AND (` + schema.Complete.Is() + ` OR c.` + schema.InFlight + `)`
 }
 
 func fillIDs(ctx context.Context, db *pgxpool.Pool, ids map[string]string, touchUpdatedAt bool) (int64, error) {
