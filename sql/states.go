@@ -159,6 +159,12 @@ var (
 	// Pending: any work waiting to be claimed, due or not: a request, or
 	// the mirror's update or removal.
 	Pending = WorkWhere + " AND brevo_sync_status IN " + in(append(Requests, UpdatePending, RemovalPending)...)
+	// Importable: work a CRM's bulk import may take: a request, or the
+	// mirror's update of a contact whose email is unchanged (an email change
+	// is made in place, one by one).
+	Importable = WorkWhere + " AND (brevo_sync_status IN " + in(Requests...) +
+		" OR (brevo_sync_status = " + quote(UpdatePending.Sync) +
+		" AND (brevo_synced_email IS NULL OR brevo_synced_email = " + EmailKey("email") + ")))"
 	// InFlight: claimed, under a lease (or, left by the old scheduler,
 	// without one). The predicate of contacts_brevo_claims_idx.
 	InFlight = "brevo_processing_status = " + quote(Processing.Proc)

@@ -61,8 +61,8 @@ func (s *Syncer) finalizeLoop(ctx context.Context) {
 
 // write finalizes a batch, retrying while the database is unreachable for
 // up to half a lease; after that the claims expire and the rows are sent
-// again (at least once).
-func (s *Syncer) write(ctx context.Context, batch []outcome) {
+// again (at least once). It reports whether the batch was written.
+func (s *Syncer) write(ctx context.Context, batch []outcome) bool {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.Lease/2)
 	defer cancel()
 	var written map[string]bool
@@ -76,8 +76,10 @@ func (s *Syncer) write(ctx context.Context, batch []outcome) {
 	if err != nil {
 		s.log.ErrorContext(ctx, "could not write outcomes; their claims will expire and the contacts be sent again",
 			slog.Int("count", len(batch)), slog.Any("err", err))
-		return
+		return false
 	}
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
 	lost, scheduled := 0, false
 	for _, o := range batch {
 		if !written[o.id] {
@@ -99,5 +101,7 @@ func (s *Syncer) write(ctx context.Context, batch []outcome) {
 	s.metrics.lost(lost)
 	if scheduled {
 		s.rearmTimer()
+		s.imports.retriesScheduled()
 	}
+	return true
 }

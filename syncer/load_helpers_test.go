@@ -33,6 +33,8 @@ type runOpts struct {
 	onOutcome func(syncer.Outcome)
 	// listIDs are the Brevo lists every synced contact joins.
 	listIDs []int64
+	// maxImportBytes, when set, caps the CRM's import bodies.
+	maxImportBytes int
 }
 
 // run starts, with options, a syncer and its listener, as
@@ -47,7 +49,9 @@ func (b *testBundle) run(t *testing.T, cfg syncer.Config, o runOpts) *service {
 	if o.onOutcome != nil {
 		cfg.OnOutcome = func(out syncer.Outcome) { o.onOutcome(out); b.obs.record(out) }
 	}
-	s, err := syncer.New(b.pool, brevo.NewCRM(client, o.listIDs), cfg)
+	crm := brevo.NewCRM(client, o.listIDs)
+	crm.SetMaxImportBytes(o.maxImportBytes)
+	s, err := syncer.New(b.pool, crm, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,20 +58,47 @@ WITH picked AS (
 	SELECT id FROM picked UNION ALL SELECT id FROM family
 )
 UPDATE contacts AS c SET
-	brevo_sync_status       = CASE WHEN c.brevo_sync_status IN ` + mirrorSyncs + ` THEN c.brevo_sync_status
-	                               ELSE ` + schema.Literal(schema.Processing.Sync) + ` END,
-	brevo_processing_status = ` + schema.Literal(schema.Processing.Proc) + `,
+	` + claimState + `,
 	brevo_claim_token       = $2,
 	brevo_lease_until       = now() + $3 * interval '1 millisecond'
 FROM claimed
 WHERE c.id = claimed.id
-RETURNING c.id::text, c.email, c.name, c.phone_number, c.domain_id::text, c.page_id::text,
+RETURNING ` + contactColumns
+
+// mirrorSyncs are the sync statuses of the mirror's work, as an SQL list.
+var mirrorSyncs = "(" + schema.Literal(schema.UpdatePending.Sync) + ", " + schema.Literal(schema.RemovalPending.Sync) + ")"
+
+// claimState is the SET list of a claim: a request's row becomes
+// Processing; the mirror's keep their sync status.
+var claimState = `brevo_sync_status = CASE WHEN c.brevo_sync_status IN ` + mirrorSyncs + ` THEN c.brevo_sync_status
+	                               ELSE ` + schema.Literal(schema.Processing.Sync) + ` END,
+	brevo_processing_status = ` + schema.Literal(schema.Processing.Proc)
+
+// contactColumns are the columns a claimed Contact is read from (table
+// alias c), in scanContact's order.
+const contactColumns = `c.id::text, c.email, c.name, c.phone_number, c.domain_id::text, c.page_id::text,
 	c.email_type::text, c.source_url, c.has_gmail, c.brevo_retry_count, c.brevo_requested_at,
 	c.brevo_sync_status::text, coalesce(c.brevo_contact_id, ''), coalesce(c.brevo_synced_email, ''),
 	c.brevo_unsubscribed_at IS NOT NULL`
 
-// mirrorSyncs are the sync statuses of the mirror's work, as an SQL list.
-var mirrorSyncs = "(" + schema.Literal(schema.UpdatePending.Sync) + ", " + schema.Literal(schema.RemovalPending.Sync) + ")"
+// scanContact reads contactColumns, after the columns before (if any).
+func scanContact(row pgx.CollectableRow, before ...any) (Contact, error) {
+	var c Contact
+	var requested pgtype.Timestamptz
+	var sync string
+	dest := append(before, &c.ID, &c.Email, &c.Name, &c.PhoneNumber, &c.DomainID, &c.PageID,
+		&c.EmailType, &c.SourceURL, &c.HasGmail, &c.RetryCount, &requested,
+		&sync, &c.BrevoID, &c.SyncedEmail, &c.Unsubscribed)
+	err := row.Scan(dest...)
+	c.RequestedAt = requested.Time
+	c.Kind = kindOf(sync, c)
+	return c, err
+}
+
+// scanContacts reads every row of contactColumns.
+func scanContacts(rows pgx.Rows) ([]Contact, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Contact, error) { return scanContact(row) })
+}
 
 // claim takes up to n due rows for this process under a fresh token and
 // lease. Rows locked by another claimer are skipped, not waited for.
@@ -81,17 +108,7 @@ func claim(ctx context.Context, db *pgxpool.Pool, n int, lease time.Duration) (s
 	if err != nil {
 		return "", nil, fmt.Errorf("claim contacts: %w", err)
 	}
-	contacts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Contact, error) {
-		var c Contact
-		var requested pgtype.Timestamptz
-		var sync string
-		err := row.Scan(&c.ID, &c.Email, &c.Name, &c.PhoneNumber, &c.DomainID, &c.PageID,
-			&c.EmailType, &c.SourceURL, &c.HasGmail, &c.RetryCount, &requested,
-			&sync, &c.BrevoID, &c.SyncedEmail, &c.Unsubscribed)
-		c.RequestedAt = requested.Time
-		c.Kind = kindOf(sync, c)
-		return c, err
-	})
+	contacts, err := scanContacts(rows)
 	if err != nil {
 		return "", nil, fmt.Errorf("claim contacts: %w", err)
 	}

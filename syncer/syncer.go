@@ -71,9 +71,13 @@ type Config struct {
 	// Metrics records Prometheus metrics; nil records none.
 	Metrics *Metrics
 	// OnOutcome, when set, is called after each outcome is written, from
-	// the finalizer's goroutine; it must not block. Tests and the demo use
-	// it to follow progress without polling.
+	// the finalizer's goroutine (the import driver's for imported
+	// contacts), one call at a time; it must not block. Tests and the demo
+	// use it to follow progress without polling.
 	OnOutcome func(Outcome)
+	// Import sends large backlogs through the CRM's import (import.go);
+	// its zero value leaves it off.
+	Import ImportConfig
 }
 
 // Outcome is what became of one claimed contact, as written to its row.
@@ -107,7 +111,10 @@ type Syncer struct {
 	sendSlots chan struct{} // a slot per CRM request in flight
 	results   chan outcome
 
-	background sync.WaitGroup // sweeper, heartbeat, auth prober
+	background sync.WaitGroup // sweeper, heartbeat, auth prober, imports
+
+	imports  *importer  // the bulk path; nil when off
+	reportMu sync.Mutex // one outcome report (OnOutcome) at a time
 }
 
 // New returns a Syncer that reads and writes contacts through db and sends
@@ -136,7 +143,7 @@ func New(db *pgxpool.Pool, crm CRM, cfg Config) (*Syncer, error) {
 	if p, ok := crm.(Paced); ok {
 		p.SetPacer(b)
 	}
-	return &Syncer{
+	s := &Syncer{
 		db:        db,
 		crm:       crm,
 		cfg:       cfg,
@@ -150,7 +157,9 @@ func New(db *pgxpool.Pool, crm CRM, cfg Config) (*Syncer, error) {
 		slotFree:  make(chan struct{}, 1),
 		results:   make(chan outcome, 2*cfg.Concurrency),
 		sendSlots: make(chan struct{}, cfg.Concurrency),
-	}, nil
+	}
+	s.imports = newImporter(s, cfg.Import)
+	return s, nil
 }
 
 // Paused says whether sending to the CRM is paused now, and why (for the
@@ -164,6 +173,7 @@ func (s *Syncer) Wake() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	s.imports.wake()
 }
 
 // Run syncs until ctx is cancelled, then shuts down in stages: it stops
@@ -204,6 +214,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		})
 	})
 	s.background.Go(func() { every(ctx, s.cfg.HeartbeatInterval, func() { s.heartbeat(ctx) }) })
+	s.background.Go(func() { s.imports.run(ctx) })
 
 	var work sync.WaitGroup
 	s.dispatch(ctx, reqCtx, &work)

@@ -34,7 +34,7 @@ func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				}
 				logger.LogAttrs(r.Context(), level, "http request",
 					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path),
+					slog.String("path", loggedPath(r)),
 					slog.Int("status", status),
 					slog.Int("bytes", ww.BytesWritten()),
 					slog.Duration("duration", time.Since(start)),
@@ -60,7 +60,7 @@ func (e *panicEntry) Panic(v any, stack []byte) {
 		slog.String("panic", fmt.Sprint(v)),
 		slog.String("stack", string(stack)),
 		slog.String("method", e.r.Method),
-		slog.String("path", e.r.URL.Path),
+		slog.String("path", loggedPath(e.r)),
 		requestID(e.r),
 	)
 }

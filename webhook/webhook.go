@@ -145,6 +145,7 @@ func NewHandler(cfg Config) http.Handler {
 	r.MethodNotAllowed(h.methodNotAllowed)
 
 	r.With(h.metrics.instrument).Post("/webhooks/brevo", h.receive)
+	r.Post(importNotifyRoute, h.importDone) // an import's notifyUrl (imports.go)
 	r.Get("/healthz", healthz)
 	r.Get("/readyz", h.readyz)
 	r.Method(http.MethodGet, "/metrics", metricsHandler)

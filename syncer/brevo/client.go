@@ -180,6 +180,11 @@ type response struct {
 // do sends one request and returns its 2xx answer, an *APIError for any
 // other status, or a transport error wrapped with op.
 func (c *Client) do(ctx context.Context, op, method, path string, in any) (response, error) {
+	return c.doRead(ctx, op, method, path, in, maxBody)
+}
+
+// doRead is do reading up to limit bytes of a 2xx answer.
+func (c *Client) doRead(ctx context.Context, op, method, path string, in any, limit int64) (response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -208,7 +213,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, in any) (respo
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 		_ = resp.Body.Close()
 	}()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// A body cut short still leaves a usable status code.
 		return response{}, newAPIError(resp, b)

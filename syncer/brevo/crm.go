@@ -17,6 +17,8 @@ type CRM struct {
 	pacer   syncer.Pacer // nil: extra requests are not paced
 	listIDs []int64
 	types   atomic.Pointer[map[string]Attribute] // the account's attributes, once loaded
+	// maxImport is the largest import body (imports.go); 0: the default.
+	maxImport int
 }
 
 var (

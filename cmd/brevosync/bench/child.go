@@ -57,14 +57,16 @@ func (l *LockedBuffer) String() string {
 }
 
 // StartChild runs `exe serve` (exe is a brevosync binary) with vars added
-// to this process's environment, and waits until it is ready.
+// to this process's environment, and waits until it is ready. It listens on
+// a free port of 127.0.0.1 unless vars set HTTP_ADDR (see FreeAddr).
 func StartChild(ctx context.Context, exe string, vars map[string]string) (*Child, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	addr := vars["HTTP_ADDR"]
+	if addr == "" {
+		var err error
+		if addr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	c := &Child{Addr: addr, Stderr: &LockedBuffer{}, Done: make(chan struct{})}
 	c.Cmd = exec.Command(exe, "serve")
 	c.Cmd.Env = append(os.Environ(), "HTTP_ADDR="+addr, "LOG_FORMAT=json")
@@ -81,6 +83,17 @@ func StartChild(ctx context.Context, exe string, vars map[string]string) (*Child
 		return nil, err
 	}
 	return c, nil
+}
+
+// FreeAddr returns a free port of 127.0.0.1, for a child that must know
+// its address before it starts (BREVO_SYNC_PUBLIC_URL).
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // WaitReady polls /readyz until it answers 200.

@@ -42,6 +42,10 @@ type Config struct {
 	WebhookRetention time.Duration
 	// Mirror: synced contacts stay in step (contract §8).
 	Mirror bool
+	// ImportThreshold is BREVO_SYNC_IMPORT_THRESHOLD (0: no imports) and
+	// ProcessesPerHour BREVO_SYNC_PROCESSES_PER_HOUR.
+	ImportThreshold  int
+	ProcessesPerHour int
 
 	// HTTPAddr is HTTP_ADDR, else :$PORT, else :8080.
 	HTTPAddr       string
@@ -112,6 +116,8 @@ type (
 		ShutdownTimeout      time.Duration  `env:"BREVO_SYNC_SHUTDOWN_TIMEOUT"`
 		WebhookRetention     string         `env:"BREVO_WEBHOOK_RETENTION"`
 		Mirror               bool           `env:"BREVO_SYNC_MIRROR"`
+		ImportThreshold      int            `env:"BREVO_SYNC_IMPORT_THRESHOLD"`
+		ProcessesPerHour     int            `env:"BREVO_SYNC_PROCESSES_PER_HOUR"`
 	}
 	leaseVars struct {
 		Lease time.Duration `env:"BREVO_SYNC_LEASE"`
@@ -173,6 +179,8 @@ func Load(getenv func(string) string, scope Scope) (*Config, error) {
 		Lease:            syncer.DefaultLease,
 		ShutdownTimeout:  syncer.DefaultShutdownTimeout,
 		Mirror:           true,
+		ImportThreshold:  syncer.DefaultImportThreshold,
+		ProcessesPerHour: syncer.DefaultProcessesPerHour,
 	}
 	switch {
 	case scope&Sync != 0:
@@ -303,6 +311,10 @@ func (c *Config) resolveSync(v syncVars) error {
 		return bad("BREVO_SYNC_MAX_RETRIES", "must be between 0 and 100, not %d", v.MaxRetries)
 	case v.Concurrency < 1 || v.Concurrency > 1000:
 		return bad("BREVO_SYNC_CONCURRENCY", "must be between 1 and 1000, not %d", v.Concurrency)
+	case v.ImportThreshold < 0 || v.ImportThreshold > 10_000_000:
+		return bad("BREVO_SYNC_IMPORT_THRESHOLD", "must be 0 (no imports) or up to 10000000 contacts, not %d", v.ImportThreshold)
+	case v.ProcessesPerHour < 1 || v.ProcessesPerHour > 100_000:
+		return bad("BREVO_SYNC_PROCESSES_PER_HOUR", "must be between 1 and 100000, not %d", v.ProcessesPerHour)
 	}
 	for _, b := range []struct {
 		name     string
@@ -339,6 +351,7 @@ func (c *Config) resolveSync(v syncVars) error {
 	c.Concurrency, c.RateLimit = v.Concurrency, v.RateLimit
 	c.Lease, c.ShutdownTimeout = v.Lease, v.ShutdownTimeout
 	c.Mirror = v.Mirror
+	c.ImportThreshold, c.ProcessesPerHour = v.ImportThreshold, v.ProcessesPerHour
 	c.WebhookRetention = DefaultWebhookRetention
 	if v.WebhookRetention != "" {
 		if c.WebhookRetention, err = parseDays(v.WebhookRetention); err != nil {

@@ -121,6 +121,11 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		Logger:          logger,
 		Metrics:         syncer.NewMetrics(reg, pool),
 		OnOutcome:       hooks.OnOutcome,
+		Import: syncer.ImportConfig{
+			Threshold:        cfg.ImportThreshold,
+			PublicURL:        cfg.PublicURL,
+			ProcessesPerHour: cfg.ProcessesPerHour,
+		},
 	})
 	if err != nil {
 		return err
@@ -180,7 +185,9 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger, hooks Hooks) err
 		slog.Bool("retry_exponential", cfg.RetryExponential),
 		slog.Duration("lease", cfg.Lease),
 		slog.Duration("sweep_interval", cfg.SweepInterval),
-		slog.Bool("mirror", cfg.Mirror))
+		slog.Bool("mirror", cfg.Mirror),
+		slog.Int("import_threshold", cfg.ImportThreshold),
+		slog.Bool("import_notify_url", cfg.PublicURL != ""))
 
 	// Before the first send, so that values go in the form each attribute
 	// takes.
