@@ -319,3 +319,28 @@ func TestMirrorChangeWhileFirstSyncInFlight(t *testing.T) {
 		t.Errorf("row = %+v, want Complete", r)
 	}
 }
+
+// A large change to synced contacts goes through the import path, like a
+// large selection.
+func TestMirrorLargeChangeIsImported(t *testing.T) {
+	t.Parallel()
+	const n = 2000
+	b := newBundle(t, brevotest.Config{})
+	b.insertMany(t, "bulk", n)
+	if _, err := b.pool.Exec(t.Context(), `UPDATE contacts SET brevo_sync_status = 'Complete', brevo_processing_status = 'Complete',
+		brevo_synced_at = now(), brevo_synced_email = lower(email)`); err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, importConfig(500, nil), importOpts(0))
+	if _, err := b.pool.Exec(t.Context(), `UPDATE contacts SET name = 'Renamed ' || id`); err != nil {
+		t.Fatal(err)
+	}
+	b.obs.completes(t, n)
+	st := b.sim.Stats()
+	if st.Imports == 0 || st.ImportedRows < n/2 {
+		t.Errorf("%d imports of %d rows for %d changed contacts, want most of them imported", st.Imports, st.ImportedRows, n)
+	}
+	if got := b.states(t)["Complete/Complete"]; got != n {
+		t.Errorf("%d rows Complete after the updates, want %d", got, n)
+	}
+}
