@@ -16,24 +16,22 @@
 -- Each queues a notification in its transaction, with the same constant
 -- payload as a selection: one per statement however many rows it changes.
 -- The update trigger fires only for UPDATEs that set a mapped column (UPDATE
--- OF), so a write to any other column costs nothing.
+-- OF), so a write to any other column costs nothing; the unselect is one
+-- more case of the request trigger, so a selection pays for no second
+-- trigger.
 --
--- BREVO_SYNC_MIRROR=false turns all three off: `serve` records the setting
--- in brevosync_settings at start, and the functions read it. They run as
--- their owner (SECURITY DEFINER): the application's roles can neither read
--- brevosync's settings nor write its removals, and need not.
+-- BREVO_SYNC_MIRROR=false turns all three off. The setting is a constant in
+-- the functions' bodies (`mirror CONSTANT boolean := true;`), which `serve`
+-- rewrites at start when it differs (schema.SetMirror): no lookup per row,
+-- and no lock on contacts to change it.
 --
 -- brevosync's own writes that unselect a contact (a webhook saying Brevo
--- deleted it) set brevosync.skip_mirror locally in their transaction.
+-- deleted it) set brevosync.skip_mirror locally in their transaction. The
+-- delete trigger runs as its owner (SECURITY DEFINER): the application's
+-- roles may not write brevosync_removals, and need not.
 
 -- +goose Up
 ALTER TABLE contacts ADD COLUMN IF NOT EXISTS brevo_synced_email text;
-
-CREATE TABLE IF NOT EXISTS brevosync_settings (
-    key   text PRIMARY KEY,
-    value text NOT NULL
-);
-INSERT INTO brevosync_settings (key, value) VALUES ('mirror', 'on') ON CONFLICT (key) DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS brevosync_removals (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -49,12 +47,41 @@ CREATE INDEX IF NOT EXISTS brevosync_removals_due_idx
 COMMENT ON TABLE brevosync_removals IS
     'contacts deleted from contacts while synced: their emails still to be removed from the BREVO_LIST_ID lists';
 
+-- The request trigger's function, with the unselect of a synced contact.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION brevosync_request() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mirror CONSTANT boolean := true;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.brevo_sync_status = 'New' THEN
+        -- A synced contact unselected: a removal, when the mirror is on.
+        IF NOT mirror OR coalesce(current_setting('brevosync.skip_mirror', true), '') = 'on' THEN
+            RETURN NEW;
+        END IF;
+        NEW.brevo_processing_status := 'Queued';
+    END IF;
+    NEW.brevo_retry_count      := 0;
+    NEW.brevo_processing_error := NULL;
+    NEW.brevo_next_retry_at    := NULL;
+    NEW.brevo_claim_token      := NULL;
+    NEW.brevo_lease_until      := NULL;
+    NEW.brevo_requested_at     := clock_timestamp();
+    IF coalesce(current_setting('brevosync.skip_notify', true), '') <> 'on' THEN
+        PERFORM pg_notify('brevosync', '');
+    END IF;
+    RETURN NEW;
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION brevosync_mirror_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql AS $$
+DECLARE
+    mirror CONSTANT boolean := true;
 BEGIN
-    IF coalesce((SELECT value FROM brevosync_settings WHERE key = 'mirror'), 'on') <> 'on'
-       OR coalesce(current_setting('brevosync.skip_mirror', true), '') = 'on' THEN
+    IF NOT mirror THEN
         RETURN NEW;
     END IF;
     IF OLD.brevo_sync_status = 'Processing' THEN
@@ -80,8 +107,10 @@ $$;
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION brevosync_mirror_delete() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    mirror CONSTANT boolean := true;
 BEGIN
-    IF coalesce((SELECT value FROM brevosync_settings WHERE key = 'mirror'), 'on') <> 'on' THEN
+    IF NOT mirror THEN
         RETURN OLD;
     END IF;
     INSERT INTO brevosync_removals (email, brevo_contact_id) VALUES (OLD.email, OLD.brevo_contact_id);
@@ -92,6 +121,20 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+
+-- A request (part 6), or the unselect of a synced contact.
+DROP TRIGGER IF EXISTS brevosync_request_update ON contacts;
+CREATE TRIGGER brevosync_request_update
+    BEFORE UPDATE OF brevo_sync_status, brevo_processing_status ON contacts
+    FOR EACH ROW
+    WHEN ((NEW.brevo_processing_status = 'Queued'
+           AND NEW.brevo_sync_status IN ('Selected', 'Queued', 'Error')
+           AND (OLD.brevo_sync_status IS DISTINCT FROM NEW.brevo_sync_status
+                OR OLD.brevo_processing_status IS DISTINCT FROM NEW.brevo_processing_status)
+           -- brevosync's own write: it releases a claim.
+           AND NOT (OLD.brevo_claim_token IS NOT NULL AND NEW.brevo_claim_token IS NULL))
+          OR (OLD.brevo_sync_status = 'Complete' AND NEW.brevo_sync_status = 'New'))
+    EXECUTE FUNCTION brevosync_request();
 
 -- A synced contact's mapped data changed, or an in-flight one's.
 DROP TRIGGER IF EXISTS brevosync_mirror_update ON contacts;
@@ -109,14 +152,6 @@ CREATE TRIGGER brevosync_mirror_update
                OR OLD.has_gmail IS DISTINCT FROM NEW.has_gmail))
     EXECUTE FUNCTION brevosync_mirror_change();
 
--- A synced contact was unselected (set back to New by the application).
-DROP TRIGGER IF EXISTS brevosync_mirror_unselect ON contacts;
-CREATE TRIGGER brevosync_mirror_unselect
-    BEFORE UPDATE OF brevo_sync_status ON contacts
-    FOR EACH ROW
-    WHEN (OLD.brevo_sync_status = 'Complete' AND NEW.brevo_sync_status = 'New')
-    EXECUTE FUNCTION brevosync_mirror_change();
-
 -- A synced contact (or one whose removal is pending) was deleted.
 DROP TRIGGER IF EXISTS brevosync_mirror_deleted ON contacts;
 CREATE TRIGGER brevosync_mirror_deleted
@@ -128,9 +163,35 @@ CREATE TRIGGER brevosync_mirror_deleted
 
 -- +goose Down
 DROP TRIGGER IF EXISTS brevosync_mirror_deleted ON contacts;
-DROP TRIGGER IF EXISTS brevosync_mirror_unselect ON contacts;
 DROP TRIGGER IF EXISTS brevosync_mirror_update ON contacts;
 DROP FUNCTION IF EXISTS brevosync_mirror_delete();
 DROP FUNCTION IF EXISTS brevosync_mirror_change();
 DROP TABLE IF EXISTS brevosync_removals;
-DROP TABLE IF EXISTS brevosync_settings;
+-- Back to part 6's request trigger: no unselect.
+DROP TRIGGER IF EXISTS brevosync_request_update ON contacts;
+CREATE TRIGGER brevosync_request_update
+    BEFORE UPDATE OF brevo_sync_status, brevo_processing_status ON contacts
+    FOR EACH ROW
+    WHEN (NEW.brevo_processing_status = 'Queued'
+          AND NEW.brevo_sync_status IN ('Selected', 'Queued', 'Error')
+          AND (OLD.brevo_sync_status IS DISTINCT FROM NEW.brevo_sync_status
+               OR OLD.brevo_processing_status IS DISTINCT FROM NEW.brevo_processing_status)
+          AND NOT (OLD.brevo_claim_token IS NOT NULL AND NEW.brevo_claim_token IS NULL))
+    EXECUTE FUNCTION brevosync_request();
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION brevosync_request() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.brevo_retry_count      := 0;
+    NEW.brevo_processing_error := NULL;
+    NEW.brevo_next_retry_at    := NULL;
+    NEW.brevo_claim_token      := NULL;
+    NEW.brevo_lease_until      := NULL;
+    NEW.brevo_requested_at     := clock_timestamp();
+    IF coalesce(current_setting('brevosync.skip_notify', true), '') <> 'on' THEN
+        PERFORM pg_notify('brevosync', '');
+    END IF;
+    RETURN NEW;
+END
+$$;
+-- +goose StatementEnd

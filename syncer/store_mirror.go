@@ -11,22 +11,8 @@ import (
 	schema "github.com/brevosync/brevosync/sql"
 )
 
-// The mirror's SQL: the setting the triggers read, the other rows of a
+// The mirror's SQL: the other rows of a
 // removed email, and the removals of deleted rows.
-
-// setMirror records BREVO_SYNC_MIRROR where the triggers read it.
-func setMirror(ctx context.Context, db *pgxpool.Pool, on bool) error {
-	v := "off"
-	if on {
-		v = "on"
-	}
-	_, err := db.Exec(ctx, `INSERT INTO brevosync_settings (key, value) VALUES ('mirror', $1)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, v)
-	if err != nil {
-		return fmt.Errorf("record the mirror setting: %w", err)
-	}
-	return nil
-}
 
 // stillListedSQL finds the emails (keys) among $1 that a row other than $2
 // still needs in the lists: synced, or with a request.

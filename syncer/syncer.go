@@ -195,7 +195,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // cancelled before the database answered
 	}
-	if err := setMirror(ctx, s.db, !s.cfg.DisableMirror); err != nil {
+	if err := schema.SetMirror(ctx, s.db, !s.cfg.DisableMirror); err != nil {
 		s.logUnlessDone(ctx, "record the mirror setting", err)
 	}
 	s.heartbeat(ctx) // register first, so the rate share is right from the start
