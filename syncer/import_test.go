@@ -1,6 +1,7 @@
 package syncer_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -385,5 +386,63 @@ func TestFailedImportIsRetried(t *testing.T) {
 				t.Errorf("import jobs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestOneEmailOnSeveralRowsIsImportedOnce: rows sharing an email (contract
+// §2) are claimed together and sent as one jsonBody row, the most recently
+// requested row's data; every row gets the outcome and, later, the id.
+func TestOneEmailOnSeveralRowsIsImportedOnce(t *testing.T) {
+	t.Parallel()
+	const n = 600
+	b := newBundle(t, brevotest.Config{})
+	ids := newIDWatch()
+	b.run(t, importConfig(500, ids), importOpts(0))
+	// 20 late emails get two more rows each, upper-cased and spaced, with
+	// another name: selected after, so requested last.
+	b.selectBulk(t, n, `INSERT INTO contacts (email, name)
+		SELECT ' ' || upper(email), 'Newer ' || k FROM contacts, generate_series(1, 2) AS k WHERE `+late("1"))
+	const total = n + 40
+	b.obs.completes(t, total)
+	ids.wait(t, int64(b.sim.Stats().Imports))
+
+	rows := 0
+	for _, r := range b.sim.Requests() {
+		if r.Path != "/v3/contacts/import" {
+			continue
+		}
+		var body struct {
+			JSONBody []struct {
+				Email      string         `json:"email"`
+				Attributes map[string]any `json:"attributes"`
+			} `json:"jsonBody"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, row := range body.JSONBody {
+			if seen[row.Email] {
+				t.Errorf("%s twice in one import", row.Email)
+			}
+			seen[row.Email] = true
+			var i int
+			fmt.Sscanf(row.Email, "bulk%d@", &i)
+			if i > 400 && i%10 == 1 && row.Attributes["FIRSTNAME"] != "Newer" {
+				t.Errorf("%s imported with %v, want the latest row's name", row.Email, row.Attributes)
+			}
+		}
+		rows += len(body.JSONBody)
+	}
+	if st := b.sim.Stats(); rows+st.Upserts != n || len(b.sim.Processes()) == 0 {
+		t.Errorf("%d rows imported and %d upserted for %d emails", rows, st.Upserts, n)
+	}
+	var bad int
+	if err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM contacts WHERE brevo_sync_status <> 'Complete'
+		OR brevo_contact_id IS NULL`).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Errorf("%d of %d rows not Complete with an id", bad, total)
 	}
 }
