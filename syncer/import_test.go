@@ -1,6 +1,7 @@
 package syncer_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -108,7 +109,26 @@ func (b *testBundle) selectBulk(t *testing.T, n int, extra ...string) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	b.selectAll(t)
+	// One selecting statement; in the same transaction the contacts up to
+	// 400 are made the oldest requests, so that the few the per-contact
+	// path takes before the backlog is claimed are among them (see late).
+	tx, err := b.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	for _, q := range []string{
+		`UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`,
+		`UPDATE contacts SET brevo_requested_at = brevo_requested_at - interval '1 minute'
+			WHERE email ~ '^bulk[0-9]+@example.com$' AND substr(email, 5, length(email) - 16)::int <= 400`,
+	} {
+		if _, err := tx.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // seedBrevo creates a contact in Brevo (not in the database) holding sms.
@@ -132,8 +152,9 @@ func (o *observer) all() map[string][]syncer.Outcome {
 }
 
 // late is an SQL condition on bulk contacts numbered above 400 whose
-// number ends in digits: the per-contact path, which takes the first
-// contacts before the backlog is claimed, never gets them.
+// number ends in digits: the per-contact path, which takes the oldest
+// requests before the backlog is claimed, never gets them (selectBulk
+// makes the others older).
 func late(digits string) string {
 	return `(substr(email, 5, length(email) - 16))::int > 400 AND email ~ '^bulk[0-9]*` + digits + `@example.com$'`
 }
