@@ -16,6 +16,16 @@
 //	policy.go   the retry policy
 //	outcome.go  results, row states and the error texts written on rows
 //
+// and the bulk path (below, "Large backlogs"):
+//
+//	importer.go      the seam's bulk half: Importer
+//	import.go        its settings, the driver's lease, claiming backlogs
+//	import_run.go    submitting and following imports, their outcomes
+//	import_calls.go  pacing and failures of its requests, notifyUrl, the
+//	                 per-contact fallback
+//	import_ids.go    the CRM's ids of imported contacts
+//	import_store.go, import_state.go  their SQL
+//
 // The operator's operations (select, retry, status) are in syncer/operator.
 //
 // # The path of a contact
@@ -61,6 +71,72 @@
 // (re)connect, at the earliest due retry or lease expiry (a timer), and on
 // every fallback sweep. Only rows that are Selected/Queued when claimed are
 // sent, so a withdrawn contact is never sent.
+//
+// # Large backlogs
+//
+// When Config.Import.Threshold is set and the CRM is an Importer (Brevo:
+// with at least one list), a due backlog of Threshold contacts or more goes
+// through the CRM's import instead of one upsert each: at 10 requests a
+// second the per-contact path moves 36,000 contacts an hour, one Brevo
+// import takes some 30,000 (8 MB) in one request.
+//
+// One replica drives the imports: the one holding the driver's lease
+// (brevosync_import_state, renewed every third of Lease; another replica
+// takes over within a Lease of its death). Brevo asks for one import at a
+// time per account: the driver runs them one after the other, and a unique
+// index on the jobs in Brevo makes two at once impossible.
+//
+// Where claims live. The driver claims the whole due backlog at once, in
+// chunks of what one import carries (the encoded body, measured, stays
+// under the CRM's limit), each chunk into an import job (brevosync_imports)
+// in the same statement. A job's contacts are Processing under its claim
+// token with a day-long safety lease: the job holds them, not a lease that
+// would need renewing for the minutes an import takes, and the sweep
+// leaves them alone. A driver that dies leaves its jobs to the next, which
+// goes on from each job's state: it submits a pending job and follows a
+// submitted one's process to its end, never importing that chunk again.
+// Only a job that died between its request and the recording of the CRM's
+// process id is submitted again (at least once, as everywhere).
+//
+// Why single selections stay fast. Because the driver claims the whole
+// backlog that was due when it counted it, the per-contact claim finds only
+// requests made since: a single selection is claimed at once and sent
+// sharing the rate limit with the imports, never queued behind the backlog.
+// The alternative, a per-contact claim that serves the newest first while
+// an import runs, would change the per-contact claim's order for everyone
+// (due retries would starve behind a stream of selections) and still send
+// part of the backlog one by one. What the per-contact path took before the
+// driver claimed the backlog (about two seconds' worth at the rate limit)
+// it sends as usual: a selection made in those first seconds waits behind
+// that, and only that.
+//
+// Tracking. Without a public URL the driver polls the import's process:
+// first when it should be done at the speed seen so far, then backing off.
+// With Config.Import.PublicURL each import carries a notifyUrl with a
+// secret of its own (ImportNotified, called by the webhook receiver,
+// compares it in constant time and NOTIFYs every replica) and the process
+// is read once, after the call; polls are only a fallback, from two
+// minutes on. Process reads spend a budget kept in the database and shared
+// by every replica, at most ProcessesPerHour in any hour (Brevo allows 100
+// on /v3/processes); a 429 there holds every replica for the reset the CRM
+// gives. Every other request of the bulk path (the import itself, the
+// contact list) waits on the Pacer, as upserts do: one rate limit for all.
+//
+// Outcomes. Contacts whose email cannot be valid are failed before any
+// request. A completed import makes its contacts Complete through the
+// finalizer's token-guarded statement; those its reports reject (invalid
+// email, duplicate identifier) are Failed naming the report. When a report
+// cannot be read, the contacts it could name (for a duplicate phone number
+// report, only those sent with one) are sent again one by one rather than
+// guessed. A failed, cancelled, unknown or timed-out process
+// (Config.Import.Timeout) retries its contacts under the retry policy; an
+// import the CRM refuses as a whole sends its contacts one by one and turns
+// imports off for Config.Import.Cooldown.
+//
+// Ids. An import returns no ids: the driver lists the contacts the CRM
+// modified since the first import waiting for them (1,000 a page, at the
+// Pacer's rate) and fills brevo_contact_id where it is NULL, so that the
+// rows look like upserted ones. Until then it stays NULL (contract §5).
 //
 // The fallback sweep's heavy part (taking back expired claims, counting what
 // is due) runs on one replica at a time under a transaction-level advisory

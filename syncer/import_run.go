@@ -119,6 +119,10 @@ func (im *importer) submit(ctx context.Context, j job) {
 		return
 	}
 	if err := im.pace(ctx); err != nil {
+		// Shutting down before the request: the job waits its turn again.
+		if _, err := setJob(context.WithoutCancel(ctx), im.s.db, j.id, jobUpdate{from: []string{jobSubmitting}, to: jobPending}); err != nil {
+			im.log.WarnContext(ctx, "could not requeue an import", slog.Int64("job", j.id), slog.Any("err", err))
+		}
 		return
 	}
 	// The request is not cut short by a shutdown: once sent, its process id
@@ -359,6 +363,9 @@ func (im *importer) finish(ctx context.Context, j job, st ImportStatus) {
 		return
 	}
 	rep := im.crm.ImportRejections(ctx, st, latests(fams))
+	if ctx.Err() != nil {
+		return // the reports may have been cut short: the next driver reads them again
+	}
 	var outs []outcome
 	rejected, unknown := 0, 0
 	for _, f := range fams {

@@ -1,6 +1,8 @@
 package syncer_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -107,7 +109,26 @@ func (b *testBundle) selectBulk(t *testing.T, n int, extra ...string) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	b.selectAll(t)
+	// One selecting statement; in the same transaction the contacts up to
+	// 400 are made the oldest requests, so that the few the per-contact
+	// path takes before the backlog is claimed are among them (see late).
+	tx, err := b.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	for _, q := range []string{
+		`UPDATE contacts SET brevo_sync_status='Selected', brevo_processing_status='Queued'`,
+		`UPDATE contacts SET brevo_requested_at = brevo_requested_at - interval '1 minute'
+			WHERE email ~ '^bulk[0-9]+@example.com$' AND substr(email, 5, length(email) - 16)::int <= 400`,
+	} {
+		if _, err := tx.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // seedBrevo creates a contact in Brevo (not in the database) holding sms.
@@ -131,8 +152,9 @@ func (o *observer) all() map[string][]syncer.Outcome {
 }
 
 // late is an SQL condition on bulk contacts numbered above 400 whose
-// number ends in digits: the per-contact path, which takes the first
-// contacts before the backlog is claimed, never gets them.
+// number ends in digits: the per-contact path, which takes the oldest
+// requests before the backlog is claimed, never gets them (selectBulk
+// makes the others older).
 func late(digits string) string {
 	return `(substr(email, 5, length(email) - 16))::int > 400 AND email ~ '^bulk[0-9]*` + digits + `@example.com$'`
 }
@@ -385,5 +407,63 @@ func TestFailedImportIsRetried(t *testing.T) {
 				t.Errorf("import jobs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestOneEmailOnSeveralRowsIsImportedOnce: rows sharing an email (contract
+// §2) are claimed together and sent as one jsonBody row, the most recently
+// requested row's data; every row gets the outcome and, later, the id.
+func TestOneEmailOnSeveralRowsIsImportedOnce(t *testing.T) {
+	t.Parallel()
+	const n = 600
+	b := newBundle(t, brevotest.Config{})
+	ids := newIDWatch()
+	b.run(t, importConfig(500, ids), importOpts(0))
+	// 20 late emails get two more rows each, upper-cased and spaced, with
+	// another name: selected after, so requested last.
+	b.selectBulk(t, n, `INSERT INTO contacts (email, name)
+		SELECT ' ' || upper(email), 'Newer ' || k FROM contacts, generate_series(1, 2) AS k WHERE `+late("1"))
+	const total = n + 40
+	b.obs.completes(t, total)
+	ids.wait(t, int64(b.sim.Stats().Imports))
+
+	rows := 0
+	for _, r := range b.sim.Requests() {
+		if r.Path != "/v3/contacts/import" {
+			continue
+		}
+		var body struct {
+			JSONBody []struct {
+				Email      string         `json:"email"`
+				Attributes map[string]any `json:"attributes"`
+			} `json:"jsonBody"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, row := range body.JSONBody {
+			if seen[row.Email] {
+				t.Errorf("%s twice in one import", row.Email)
+			}
+			seen[row.Email] = true
+			var i int
+			fmt.Sscanf(row.Email, "bulk%d@", &i)
+			if i > 400 && i%10 == 1 && row.Attributes["FIRSTNAME"] != "Newer" {
+				t.Errorf("%s imported with %v, want the latest row's name", row.Email, row.Attributes)
+			}
+		}
+		rows += len(body.JSONBody)
+	}
+	if st := b.sim.Stats(); rows+st.Upserts != n || len(b.sim.Processes()) == 0 {
+		t.Errorf("%d rows imported and %d upserted for %d emails", rows, st.Upserts, n)
+	}
+	var bad int
+	if err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM contacts WHERE brevo_sync_status <> 'Complete'
+		OR brevo_contact_id IS NULL`).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Errorf("%d of %d rows not Complete with an id", bad, total)
 	}
 }

@@ -31,13 +31,18 @@ simulator (in process), and prints a table (--json: one JSON object).
   retention    pruning old webhook events (BREVO_WEBHOOK_RETENTION) on a
                500,000-event table: one sweep's prune call
   memory       idle RSS of 'brevosync serve', and its peak during throughput
+  imports      N contacts selected in one statement at BREVO_SYNC_RATE_LIMIT=10
+               against a simulator enforcing Brevo's limits (10/s, 100
+               processes an hour, imports at 20,000 rows/s), polling and with
+               a notifyUrl: time to all Complete, requests, 429s, ids filled,
+               single selections meanwhile, and the per-contact time beside it
 
 The server is DATABASE_URL's if set, else a local one that answers, else a
 throwaway cluster (as for demo). Each section runs in its own database,
 created and dropped by the bench. Stock Postgres settings are assumed.
 
 Example:
-  brevosync bench                     # everything, about 3 minutes
+  brevosync bench                     # everything, about 5 minutes
   brevosync bench --only latency,throughput --json`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("json", false, "print the results as one JSON object")
@@ -47,6 +52,7 @@ Example:
 		fs.Int("concurrency", 50, "BREVO_SYNC_CONCURRENCY for latency and throughput")
 		fs.Int("rate-n", 100, "contacts in each rate-limit run")
 		fs.Int("rows", 1_000_000, "table size for the sweep section")
+		fs.Int("import-n", 100_000, "contacts in each imports run")
 		fs.Bool("v", false, "log the service's info messages to stderr")
 	},
 	run: func(ctx context.Context, e *cli.Env, fs *flag.FlagSet) error {
@@ -60,6 +66,7 @@ Example:
 			Concurrency: cli.FlagValue[int](fs, "concurrency"),
 			RateN:       cli.FlagValue[int](fs, "rate-n"),
 			Rows:        cli.FlagValue[int](fs, "rows"),
+			ImportN:     cli.FlagValue[int](fs, "import-n"),
 			Verbose:     cli.FlagValue[bool](fs, "v"),
 		}
 		for _, s := range strings.Split(cli.FlagValue[string](fs, "only"), ",") {

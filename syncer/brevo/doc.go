@@ -9,6 +9,8 @@
 //	mapping.go     ToContact and MappedAttributes: change the mapping here
 //	attributes.go  the account's attributes against the mapping
 //	crm.go         CRM, the adapter the syncer is given
+//	imports.go     CRM as the syncer's Importer: the contact import, processes
+//	reports.go     an import's reports, the modified-contacts list (ids)
 //
 // Its simulator, for tests, demo and bench, is brevo/brevotest.
 //
@@ -19,7 +21,10 @@
 // POST /contacts with "updateEnabled": true, so a new email creates a contact
 // (201, with Brevo's id) and a known one updates it (204). It never sends
 // emailBlacklisted or smsBlacklisted: an upsert must not re-subscribe a
-// contact who unsubscribed.
+// contact who unsubscribed. [CRM.StartImport] sends POST /contacts/import
+// with the same mapping and lists, "updateExistingContacts": true,
+// "emptyContactsAttributes": false and no emailBlacklist or smsBlacklist,
+// within DefaultMaxImportBytes; report links are fetched without the key.
 //
 // # Errors
 //

@@ -17,7 +17,7 @@ import (
 )
 
 // Sections are the sections in the order they run.
-var Sections = []string{"latency", "throughput", "memory", "ratelimit", "writecost", "mirror", "sweep", "retention"}
+var Sections = []string{"latency", "throughput", "memory", "ratelimit", "writecost", "mirror", "sweep", "retention", "imports"}
 
 // Options are bench's flags.
 type Options struct {
@@ -29,6 +29,8 @@ type Options struct {
 	// BREVO_SYNC_CONCURRENCY for latency and throughput; Rows: the sweep
 	// section's table size.
 	LatencyN, ThroughputN, Concurrency, RateN, Rows int
+	// ImportN: contacts in the imports section.
+	ImportN int
 	// Verbose logs the service's info messages to stderr.
 	Verbose bool
 	// Exe is the brevosync binary run as `serve` children; default this
@@ -46,8 +48,8 @@ func Run(ctx context.Context, e *cli.Env, o Options) error {
 		}
 		only[s] = true
 	}
-	if o.LatencyN < 1 || o.ThroughputN < 1 || o.Concurrency < 1 || o.RateN < 2 || o.Rows < 10000 {
-		return cli.Usagef("counts must be positive (rate-n at least 2, rows at least 10000)")
+	if o.LatencyN < 1 || o.ThroughputN < 1 || o.Concurrency < 1 || o.RateN < 2 || o.Rows < 10000 || o.ImportN < 1000 {
+		return cli.Usagef("counts must be positive (rate-n at least 2, rows at least 10000, import-n at least 1000)")
 	}
 	if o.Exe == "" {
 		exe, err := os.Executable()
@@ -134,6 +136,10 @@ func (b *bench) runSection(ctx context.Context, name string, rep *benchReport) e
 		r, err := b.sweep(ctx)
 		rep.Sweep = r
 		return err
+	case "imports":
+		r, err := b.imports(ctx)
+		rep.Imports = r
+		return err
 	}
 	return fmt.Errorf("unknown section %q", name)
 }
@@ -175,6 +181,7 @@ type benchReport struct {
 	Mirror     []mirrorCostResult `json:"mirror_cost,omitempty"`
 	Retention  *retentionResult   `json:"retention,omitempty"`
 	Sweep      *sweepResult       `json:"sweep,omitempty"`
+	Imports    []importRun        `json:"imports,omitempty"`
 }
 
 func (r *benchReport) print(w io.Writer) {
@@ -241,6 +248,7 @@ func (r *benchReport) print(w io.Writer) {
 		}
 	}
 	printRetention(row, r.Retention)
+	printImports(row, r.Imports)
 	tw.Flush()
 }
 
