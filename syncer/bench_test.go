@@ -26,7 +26,7 @@ func BenchmarkClaimFinalize(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		token, contacts, err := claim(ctx, pool, batch, time.Minute)
+		token, contacts, err := claim(ctx, pool, batch, time.Minute, time.Time{})
 		if err != nil || len(contacts) != batch {
 			b.Fatalf("claim: %d rows, %v", len(contacts), err)
 		}

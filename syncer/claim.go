@@ -105,6 +105,7 @@ func (s *Syncer) rearmTimer() {
 func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claimed int, ok bool) {
 	backoff := dbBackoff()
 	backlog := false // the last claim was full: more is waiting
+	floor := s.claimFloor(ctx)
 	for {
 		if err := s.budget.waitOpen(ctx); err != nil {
 			return claimed, false
@@ -123,7 +124,7 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 		}
 		n := int(min(free, int64(s.cfg.BatchSize)))
 		start := time.Now()
-		token, contacts, err := s.claim(ctx, n)
+		token, contacts, err := s.claim(ctx, n, floor)
 		s.metrics.statement("claim", start)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -158,6 +159,10 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 		if len(contacts) < n {
 			return claimed, true
 		}
+		if !backlog && floor.IsZero() {
+			// A backlog came during this pass: is it the bulk path's?
+			floor = s.claimFloor(ctx)
+		}
 		backlog = true
 	}
 }
@@ -166,8 +171,29 @@ func (s *Syncer) drain(ctx, reqCtx context.Context, work *sync.WaitGroup) (claim
 // cancelled in flight may still commit on the server, and rows claimed
 // unseen would wait for their lease to expire. Once ctx is done, the claimed
 // contacts are handed back at once by attempt.
-func (s *Syncer) claim(ctx context.Context, n int) (string, []Contact, error) {
+func (s *Syncer) claim(ctx context.Context, n int, floor time.Time) (string, []Contact, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	return claim(cctx, s.db, n, s.cfg.Lease)
+	return claim(cctx, s.db, n, s.cfg.Lease, floor)
+}
+
+// claimFloor is the due time at or before which the per-contact path leaves
+// due contacts to the bulk path (zero: none). While at least the import
+// threshold is due, the backlog is the bulk path's, which claims all of it
+// within moments; the per-contact path takes only requests made since, so
+// that a single selection never waits behind the head of a backlog in the
+// rate limit; for ImportConfig.Handover at most. Only the claim loop calls
+// it.
+func (s *Syncer) claimFloor(ctx context.Context) time.Time {
+	now, handover, ok := s.imports.backlog(ctx)
+	switch {
+	case !ok:
+		s.backlogSince = time.Time{}
+		return time.Time{}
+	case s.backlogSince.IsZero():
+		s.backlogSince = time.Now()
+	case time.Since(s.backlogSince) > handover:
+		return time.Time{}
+	}
+	return now
 }

@@ -35,7 +35,7 @@ func Explain(ctx context.Context, db *pgxpool.Pool, batch int) ([]Plan, error) {
 		sql  string
 		args []any
 	}{
-		{"claim", claimSQL, []any{batch, newToken(), time.Minute.Milliseconds()}},
+		{"claim", claimSQL, []any{batch, newToken(), time.Minute.Milliseconds(), nil}},
 		{"finalize", finalizeTouched, finalizeArgs(batch)},
 		{"next_due", nextDueSQL, nil},
 		{"rescue", rescueSQL, nil},

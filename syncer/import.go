@@ -25,6 +25,7 @@ const (
 	// DefaultImportCooldown is how long imports stay off after the CRM
 	// refused an import request as a whole.
 	DefaultImportCooldown = 15 * time.Minute
+	DefaultImportHandover = 30 * time.Second
 )
 
 // ImportConfig tunes the bulk path. Zero values take the defaults above,
@@ -51,6 +52,11 @@ type ImportConfig struct {
 	// Cooldown is how long imports stay off after the CRM refused one as a
 	// whole (its contacts go one by one meanwhile).
 	Cooldown time.Duration
+	// Handover is how long the per-contact path leaves a due backlog to the
+	// bulk path at most: should no import claim it by then (imports
+	// refused on the replica that drives them, or none drives), it sends
+	// the backlog one by one, as with imports off.
+	Handover time.Duration
 	// OnIDs, when set, is called after each round of the id listing with
 	// the ids it filled and the imports it finished; it must not block.
 	// Tests use it to wait without polling.
@@ -69,6 +75,9 @@ func (c ImportConfig) withDefaults() ImportConfig {
 	}
 	if c.Cooldown <= 0 {
 		c.Cooldown = DefaultImportCooldown
+	}
+	if c.Handover <= 0 {
+		c.Handover = DefaultImportHandover
 	}
 	return c
 }
@@ -92,6 +101,7 @@ type importer struct {
 	rowBytes atomic.Int64  // measured body bytes per contact; 0 until measured
 	speed    atomic.Uint64 // float64 bits: the CRM's import speed, rows a second; 0 until measured
 	offUntil atomic.Int64  // unix nanoseconds: imports off until then
+	running  atomic.Bool   // run found imports possible and has not ended
 }
 
 // newImporter returns s's bulk path, or nil when cfg or the CRM leaves it
@@ -124,6 +134,24 @@ func (im *importer) wake() {
 	}
 	signal(im.claimWake)
 	signal(im.runWake)
+}
+
+// backlog reports whether imports are on here and at least Threshold
+// contacts are due, with the database's clock when it counted, and then
+// wakes the bulk path to claim them; and how long the per-contact path
+// leaves a backlog to it at most.
+func (im *importer) backlog(ctx context.Context) (now time.Time, handover time.Duration, ok bool) {
+	if im == nil || !im.running.Load() || im.off() > 0 {
+		return time.Time{}, 0, false
+	}
+	n, now, err := countDue(ctx, im.s.db, im.cfg.Threshold, time.Time{})
+	if err != nil || n < im.cfg.Threshold {
+		// On an error the per-contact path takes everything, as without
+		// imports; the claim that follows reports what went wrong.
+		return time.Time{}, 0, false
+	}
+	signal(im.claimWake)
+	return now, im.cfg.Handover, true
 }
 
 // retriesScheduled is called when outcomes set new due times: retries
@@ -171,6 +199,8 @@ func (im *importer) run(ctx context.Context) {
 		sleep(ctx, 5*time.Second, nil)
 	}
 	_, burst := im.cfg.procBudget()
+	im.running.Store(true)
+	defer im.running.Store(false)
 	im.log.InfoContext(ctx, "imports on", slog.Int("threshold", im.cfg.Threshold),
 		slog.Bool("notify_url", im.cfg.PublicURL != ""), slog.Int("processes_per_hour", im.cfg.ProcessesPerHour))
 	backoff := dbBackoff()
@@ -306,6 +336,9 @@ func (im *importer) claimBacklog(ctx context.Context) time.Duration {
 		return 100 * time.Millisecond
 	}
 	im.log.InfoContext(ctx, "backlog claimed for import", slog.Int("contacts", claimed), slog.Int("jobs", jobs))
+	// The per-contact path may be waiting for the backlog to go: what is
+	// left of it below the threshold is its own.
+	signal(im.s.wake)
 	return 0 // look again: more may have come meanwhile
 }
 

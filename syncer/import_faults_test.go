@@ -162,6 +162,70 @@ func TestSingleSelectionsDuringAnImport(t *testing.T) {
 	}
 }
 
+// TestSingleSelectionRightAfterABacklog: a selection made the moment a
+// large one lands does not queue behind the backlog's head in the rate
+// limit: the per-contact path leaves the backlog to the import and sends
+// the single one within a second.
+func TestSingleSelectionRightAfterABacklog(t *testing.T) {
+	t.Parallel()
+	const n = 2000
+	b := newBundle(t, brevotest.Config{RateLimit: 10})
+	b.sim.SetImportSpeed(0)
+	cfg := importConfig(500, nil)
+	cfg.RateLimit = 10
+	b.run(t, cfg, importOpts(0))
+	arrived := make(chan time.Time, 1)
+	b.sim.OnUpsert(func(r brevotest.Request) {
+		if r.Email == "single@example.com" {
+			select {
+			case arrived <- time.Now():
+			default:
+			}
+		}
+	})
+	b.selectBulk(t, n)
+	id := b.insert(t, "single@example.com")
+	start := time.Now()
+	b.selectContacts(t, id)
+	select {
+	case at := <-arrived:
+		if d := at.Sub(start); d > time.Second {
+			t.Errorf("the single selection reached Brevo %v after it was made; want within 1s", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the single selection never reached Brevo")
+	}
+	waitProcess(t, b.sim, 1, "in_process")
+	b.sim.SetImportSpeed(20000)
+	b.obs.completes(t, n+1)
+	if st := b.sim.Stats(); st.RateLimited != 0 {
+		t.Errorf("%d answers of 429", st.RateLimited)
+	}
+}
+
+// TestBacklogNoImportTakesIsSentOneByOne: when no replica imports a
+// backlog (the one that drives imports cannot), the per-contact path sends
+// it one by one after ImportConfig.Handover; nothing waits for ever.
+func TestBacklogNoImportTakesIsSentOneByOne(t *testing.T) {
+	t.Parallel()
+	const n = 60
+	b := newBundle(t, brevotest.Config{})
+	// Another replica drives imports for the next hour, and never claims.
+	if _, err := b.pool.Exec(t.Context(), `INSERT INTO brevosync_import_state (account, proc_tokens, driver, driver_until)
+		VALUES ('brevo', 20, gen_random_uuid(), now() + interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := importConfig(50, nil)
+	cfg.RateLimit = 0
+	cfg.Import.Handover = 300 * time.Millisecond
+	b.run(t, cfg, importOpts(0))
+	b.selectBulk(t, n)
+	b.obs.completes(t, n)
+	if st := b.sim.Stats(); st.Imports != 0 || st.Upserts != n {
+		t.Errorf("%d imports and %d upserts; want none and %d", st.Imports, st.Upserts, n)
+	}
+}
+
 // TestTwoReplicasOneImportAtATimeOneBudget: two replicas share a backlog
 // and single selections: one import in Brevo at a time, and the rate limit
 // shared by both, imports, upserts and id listing alike, with no 429.

@@ -39,12 +39,14 @@ var SessionSettings = map[string]string{
 // waiting row of the same email (contract §2, "One email, several rows"):
 // Brevo keys contacts by email, so rows that wait together are sent as one.
 // A request's row becomes Processing; the mirror's (Complete, New) keep
-// their sync status, which is what the application asked for.
+// their sync status, which is what the application asked for. Rows due at
+// or before $4 (NULL: none) are left alone: a backlog the bulk path takes.
 var claimSQL = `
 WITH picked AS (
 	SELECT id, ` + schema.EmailKey("email") + ` AS email_key FROM contacts
 	WHERE ` + schema.Pending + `
 	  AND ` + schema.DueAt + ` <= now()
+	  AND ` + schema.DueAt + ` > coalesce($4::timestamptz, '-infinity'::timestamptz)
 	ORDER BY ` + schema.DueAt + `
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
@@ -102,9 +104,11 @@ func scanContacts(rows pgx.Rows) ([]Contact, error) {
 
 // claim takes up to n due rows for this process under a fresh token and
 // lease. Rows locked by another claimer are skipped, not waited for.
-func claim(ctx context.Context, db *pgxpool.Pool, n int, lease time.Duration) (string, []Contact, error) {
+// claim claims up to n due contacts, due after floor (zero: any).
+func claim(ctx context.Context, db *pgxpool.Pool, n int, lease time.Duration, floor time.Time) (string, []Contact, error) {
 	token := newToken()
-	rows, err := db.Query(ctx, claimSQL, n, token, lease.Milliseconds())
+	after := pgtype.Timestamptz{Time: floor, Valid: !floor.IsZero()}
+	rows, err := db.Query(ctx, claimSQL, n, token, lease.Milliseconds(), after)
 	if err != nil {
 		return "", nil, fmt.Errorf("claim contacts: %w", err)
 	}

@@ -114,6 +114,9 @@ type Syncer struct {
 	background sync.WaitGroup // sweeper, heartbeat, auth prober, imports
 
 	imports  *importer  // the bulk path; nil when off
+	// backlogSince: when the claim loop first left a backlog to the bulk
+	// path (zero: it leaves none); the claim loop's alone.
+	backlogSince time.Time
 	reportMu sync.Mutex // one outcome report (OnOutcome) at a time
 }
 
