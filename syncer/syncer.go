@@ -113,11 +113,11 @@ type Syncer struct {
 
 	background sync.WaitGroup // sweeper, heartbeat, auth prober, imports
 
-	imports  *importer  // the bulk path; nil when off
+	imports *importer // the bulk path; nil when off
 	// backlogSince: when the claim loop first left a backlog to the bulk
 	// path (zero: it leaves none); the claim loop's alone.
 	backlogSince time.Time
-	reportMu sync.Mutex // one outcome report (OnOutcome) at a time
+	reportMu     sync.Mutex // one outcome report (OnOutcome) at a time
 }
 
 // New returns a Syncer that reads and writes contacts through db and sends
