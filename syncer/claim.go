@@ -178,22 +178,28 @@ func (s *Syncer) claim(ctx context.Context, n int, floor time.Time) (string, []C
 }
 
 // claimFloor is the due time at or before which the per-contact path leaves
-// due contacts to the bulk path (zero: none). While at least the import
-// threshold is due, the backlog is the bulk path's, which claims all of it
-// within moments; the per-contact path takes only requests made since, so
-// that a single selection never waits behind the head of a backlog in the
-// rate limit; for ImportConfig.Handover at most. Only the claim loop calls
-// it.
+// due contacts to the bulk path (zero: none). Once at least the import
+// threshold is due, what was due then is the bulk path's, which claims all
+// of it within moments; until the due count falls below the threshold, the
+// per-contact path takes only requests made since, so that a single
+// selection never waits behind the head of a backlog in the rate limit; for
+// ImportConfig.Handover at most. Only the claim loop calls it.
 func (s *Syncer) claimFloor(ctx context.Context) time.Time {
 	now, handover, ok := s.imports.backlog(ctx)
 	switch {
 	case !ok:
-		s.backlogSince = time.Time{}
+		s.backlog = backlogMark{}
 		return time.Time{}
-	case s.backlogSince.IsZero():
-		s.backlogSince = time.Now()
-	case time.Since(s.backlogSince) > handover:
+	case s.backlog.seen.IsZero():
+		s.backlog = backlogMark{seen: time.Now(), floor: now}
+	case time.Since(s.backlog.seen) > handover:
 		return time.Time{}
 	}
-	return now
+	return s.backlog.floor
+}
+
+// backlogMark is the backlog the claim loop leaves to the bulk path.
+type backlogMark struct {
+	seen  time.Time // when the claim loop first saw it; zero: no backlog
+	floor time.Time // the database's clock then: what was due is the bulk path's
 }

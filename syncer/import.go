@@ -305,13 +305,20 @@ func (im *importer) claimBacklog(ctx context.Context) time.Duration {
 	if n < im.cfg.Threshold {
 		return im.nextLook(ctx, n)
 	}
-	// Claim what was due when the backlog was counted, in chunks, down to a
-	// remainder the per-contact path clears in a couple of seconds;
-	// requests made since are left to the per-contact path.
+	// Claim all that was due when the backlog was counted, in chunks; the
+	// last chunk takes a remainder of up to a couple of seconds' sending
+	// too, rather than making an import of its own (a chunk's 10% margin
+	// holds it, and fit hands back what does not fit). Requests made since
+	// are left to the per-contact path, which leaves these to this one
+	// (Syncer.claimFloor), so that no backlog contact holds up a single
+	// selection in the rate limit.
 	small := max(10, int(math.Ceil(2*im.s.budget.total)))
 	claimed, jobs := 0, 0
 	for ctx.Err() == nil {
 		size := im.chunkSize()
+		if left, _, err := countDue(ctx, im.s.db, size+small+1, cutoff); err == nil && left <= size+small {
+			size = size + small
+		}
 		id, token, contacts, err := claimJob(ctx, im.s.db, size, cutoff)
 		if err != nil {
 			im.s.logUnlessDone(ctx, "claim a backlog for an import", err)
@@ -324,9 +331,6 @@ func (im *importer) claimBacklog(ctx context.Context) time.Duration {
 		jobs++
 		signal(im.runWake)
 		if len(contacts) < size {
-			break
-		}
-		if left, _, err := countDue(ctx, im.s.db, small, cutoff); err != nil || left < small {
 			break
 		}
 	}

@@ -114,10 +114,10 @@ type Syncer struct {
 	background sync.WaitGroup // sweeper, heartbeat, auth prober, imports
 
 	imports *importer // the bulk path; nil when off
-	// backlogSince: when the claim loop first left a backlog to the bulk
-	// path (zero: it leaves none); the claim loop's alone.
-	backlogSince time.Time
-	reportMu     sync.Mutex // one outcome report (OnOutcome) at a time
+	// backlog is the backlog the claim loop leaves to the bulk path, if
+	// any; the claim loop's alone.
+	backlog  backlogMark
+	reportMu sync.Mutex // one outcome report (OnOutcome) at a time
 }
 
 // New returns a Syncer that reads and writes contacts through db and sends
