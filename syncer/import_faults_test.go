@@ -127,9 +127,14 @@ func TestSingleSelectionsDuringAnImport(t *testing.T) {
 	b.sim.SetImportSpeed(0)
 	cfg := importConfig(500, nil)
 	cfg.RateLimit = 10
-	b.run(t, cfg, importOpts(0))
+	svc := b.run(t, cfg, importOpts(0))
 	b.selectBulk(t, n)
-	waitProcess(t, b.sim, 1, "in_process")
+	p := waitProcess(t, b.sim, 1, "in_process")
+	// What the console shows: the import in flight, with its process.
+	jobs, err := svc.syncer.Imports(t.Context())
+	if err != nil || len(jobs) != 1 || jobs[0].Process != strconv.FormatInt(p.ID, 10) || jobs[0].State != "submitted" || jobs[0].Contacts != b.heldByImports(t) {
+		t.Errorf("imports in flight: %+v, %v; want one, submitted as process %d, with the %d contacts it holds", jobs, err, p.ID, b.heldByImports(t))
+	}
 	// The few contacts the per-contact path took before the backlog was
 	// claimed finish first (two seconds' worth at 10/s).
 	b.obs.completes(t, n-b.heldByImports(t))

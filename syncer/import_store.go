@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,14 +35,6 @@ const (
 	jobIDs        = "ids"
 	jobDone       = "done"
 )
-
-// qualified prefixes the state columns of an unqualified predicate of
-// package schema with alias.
-func qualified(alias, pred string) string {
-	r := strings.NewReplacer("brevo_sync_status", alias+".brevo_sync_status",
-		"brevo_processing_status", alias+".brevo_processing_status")
-	return r.Replace(pred)
-}
 
 // countDueSQL counts due contacts, due by $2 at the latest (NULL: now), up
 // to $1, and reads the database's clock.
@@ -306,4 +297,27 @@ func fillIDs(ctx context.Context, db *pgxpool.Pool, ids map[string]string, touch
 		return 0, fmt.Errorf("fill %d contact ids: %w", len(ids), err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// ImportJob is one import job not yet done, for the operator console.
+type ImportJob struct {
+	ID        int64     // the job's id in brevosync_imports
+	Process   string    // the CRM's process id; empty until submitted
+	State     string    // pending, submitting, submitted, upserting, ids
+	Contacts  int       // contacts it carries
+	CreatedAt time.Time // when its contacts were claimed
+}
+
+// Imports lists the import jobs not yet done, oldest first, up to 100.
+func (s *Syncer) Imports(ctx context.Context) ([]ImportJob, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, coalesce(process_id, ''), state, n_contacts, created_at
+		FROM brevosync_imports WHERE state <> 'done' ORDER BY id LIMIT 100`)
+	if err != nil {
+		return nil, fmt.Errorf("list imports: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ImportJob])
+	if err != nil {
+		return nil, fmt.Errorf("list imports: %w", err)
+	}
+	return jobs, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +42,14 @@ var SessionSettings = map[string]string{
 // A request's row becomes Processing; the mirror's (Complete, New) keep
 // their sync status, which is what the application asked for. Rows due at
 // or before $4 (NULL: none) are left alone: a backlog the bulk path takes.
+//
+// The family is looked up per picked row through the email key's index,
+// on purpose: right after a large selection the statistics say few rows
+// wait, and a plain semi-join then walks contacts_brevo_work_idx, every
+// waiting row, once per claim (quadratic in a backlog: 10,000 contacts
+// drained at 530/s instead of 13,000/s, measured by brevosync bench). The
+// state predicate is wrapped in coalesce so that it does not match the work
+// index's predicate, leaving the email key's index the only one to use.
 var claimSQL = `
 WITH picked AS (
 	SELECT id, ` + schema.EmailKey("email") + ` AS email_key FROM contacts
@@ -51,11 +60,13 @@ WITH picked AS (
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
 ), family AS (
-	SELECT id FROM contacts
-	WHERE ` + schema.EmailKey("email") + ` IN (SELECT email_key FROM picked)
-	  AND ` + schema.Pending + `
-	  AND id NOT IN (SELECT id FROM picked)
-	FOR UPDATE SKIP LOCKED
+	SELECT f.id FROM picked AS p CROSS JOIN LATERAL (
+		SELECT c.id FROM contacts AS c
+		WHERE ` + schema.EmailKey("c.email") + ` = p.email_key
+		  AND coalesce(` + qualified("c", schema.Pending) + `, false)
+		  AND c.id NOT IN (SELECT id FROM picked)
+		FOR UPDATE SKIP LOCKED
+	) AS f
 ), claimed AS (
 	SELECT id FROM picked UNION ALL SELECT id FROM family
 )
@@ -66,6 +77,14 @@ UPDATE contacts AS c SET
 FROM claimed
 WHERE c.id = claimed.id
 RETURNING ` + contactColumns
+
+// qualified prefixes the state columns of an unqualified predicate of
+// package schema with alias.
+func qualified(alias, pred string) string {
+	r := strings.NewReplacer("brevo_sync_status", alias+".brevo_sync_status",
+		"brevo_processing_status", alias+".brevo_processing_status")
+	return r.Replace(pred)
+}
 
 // mirrorSyncs are the sync statuses of the mirror's work, as an SQL list.
 var mirrorSyncs = "(" + schema.Literal(schema.UpdatePending.Sync) + ", " + schema.Literal(schema.RemovalPending.Sync) + ")"

@@ -298,10 +298,33 @@ func newConsole(cfg *Config, pool *pgxpool.Pool, logger *slog.Logger, client *br
 			case "rate_limited":
 				l.PausedReason = "rate limited by Brevo (429): waiting for its reset"
 			}
+			l.Imports = imports(sy, logger)
 			return l
 		},
 		RecentEvents: func(ctx context.Context, email string, limit int) (any, error) {
 			return webhook.RecentEvents(ctx, pool, email, limit)
 		},
 	})
+}
+
+// imports lists the imports in flight for the console's header; on an
+// error (the import tables missing, the database away) it logs at debug
+// and lists none: the status request it belongs to says what is wrong.
+func imports(sy *syncer.Syncer, logger *slog.Logger) []console.Import {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	jobs, err := sy.Imports(ctx)
+	if err != nil {
+		logger.Debug("console: list imports", slog.Any("err", err))
+		return nil
+	}
+	out := make([]console.Import, 0, len(jobs))
+	for _, j := range jobs {
+		id := j.Process
+		if id == "" {
+			id = fmt.Sprintf("job %d (not submitted yet)", j.ID)
+		}
+		out = append(out, console.Import{ID: id, Contacts: j.Contacts, Status: j.State, StartedAt: j.CreatedAt})
+	}
+	return out
 }
