@@ -130,10 +130,12 @@ func TestSingleSelectionsDuringAnImport(t *testing.T) {
 	svc := b.run(t, cfg, importOpts(0))
 	b.selectBulk(t, n)
 	p := waitProcess(t, b.sim, 1, "in_process")
-	// What the console shows: the import in flight, with its process.
+	// What the console shows: the import in flight (its process id is
+	// recorded once Brevo's answer is read, which may be just after).
 	jobs, err := svc.syncer.Imports(t.Context())
-	if err != nil || len(jobs) != 1 || jobs[0].Process != strconv.FormatInt(p.ID, 10) || jobs[0].State != "submitted" || jobs[0].Contacts != b.heldByImports(t) {
-		t.Errorf("imports in flight: %+v, %v; want one, submitted as process %d, with the %d contacts it holds", jobs, err, p.ID, b.heldByImports(t))
+	if err != nil || len(jobs) != 1 || jobs[0].Contacts != b.heldByImports(t) ||
+		!(jobs[0].State == "submitted" && jobs[0].Process == strconv.FormatInt(p.ID, 10) || jobs[0].State == "submitting" && jobs[0].Process == "") {
+		t.Errorf("imports in flight: %+v, %v; want one, submitting or submitted as process %d, with the %d contacts it holds", jobs, err, p.ID, b.heldByImports(t))
 	}
 	// The few contacts the per-contact path took before the backlog was
 	// claimed finish first (two seconds' worth at 10/s).
@@ -281,7 +283,10 @@ func TestTwoReplicasOneImportAtATimeOneBudget(t *testing.T) {
 func TestProcesses429BacksOff(t *testing.T) {
 	t.Parallel()
 	const n = 600
-	b := newBundle(t, brevotest.Config{ProcessesPerHour: 3600}) // refills one a second
+	// Refills one every 3 s: the driver's first check (within a second or
+	// so of the hour being spent, also under -race on a busy machine) finds
+	// none left.
+	b := newBundle(t, brevotest.Config{ProcessesPerHour: 1200})
 	// Spend the hour's requests, as another integration on the account might.
 	hc := &http.Client{Timeout: 5 * time.Second}
 	for i := 0; ; i++ {
@@ -317,7 +322,7 @@ func TestProcesses429BacksOff(t *testing.T) {
 		limited++
 		if i+1 < len(checks) {
 			if gap := checks[i+1].At.Sub(r.At); gap < 900*time.Millisecond {
-				t.Errorf("checked again %v after a 429 with a 1s reset", gap)
+				t.Errorf("checked again %v after a 429 with a reset of a second or more", gap)
 			}
 		}
 	}
