@@ -62,12 +62,7 @@ func countDue(ctx context.Context, db *pgxpool.Pool, limit int, cutoff time.Time
 // under the job's token $2 and the long lease $3 (ms), and records the job:
 // no claim is ever without its job.
 //
-// The family is looked up per picked row through the email key's index,
-// on purpose: right after a large selection the statistics say few rows
-// wait, and a plain join then walks contacts_brevo_work_idx once per picked
-// row (quadratic: 14 s for 18,000 of 20,000 rows, measured). The state
-// predicate is wrapped in coalesce so that it does not match the work
-// index's predicate, leaving the email key's index the only one to use.
+// The family is looked up as familyCTE says.
 var claimJobSQL = `
 WITH picked AS (
 	SELECT id, ` + schema.EmailKey("email") + ` AS email_key FROM contacts
@@ -76,15 +71,7 @@ WITH picked AS (
 	ORDER BY ` + schema.DueAt + `
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
-), family AS (
-	SELECT f.id FROM picked AS p CROSS JOIN LATERAL (
-		SELECT c.id FROM contacts AS c
-		WHERE ` + schema.EmailKey("c.email") + ` = p.email_key
-		  AND coalesce(` + qualified("c", schema.Importable) + `, false)
-		  AND c.id NOT IN (SELECT id FROM picked)
-		FOR UPDATE SKIP LOCKED
-	) AS f
-), claimed AS (
+), ` + familyCTE(schema.Importable) + `, claimed AS (
 	SELECT id FROM picked UNION ALL SELECT id FROM family
 ), upd AS (
 	UPDATE contacts AS c SET
