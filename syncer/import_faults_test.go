@@ -117,17 +117,36 @@ func TestClaimsSurviveALongImport(t *testing.T) {
 	}
 }
 
+// stalledImports runs an importing syncer at 10 requests a second against
+// a simulator enforcing them, whose imports make no progress until
+// finishImports.
+func stalledImports(t *testing.T) (*testBundle, *service) {
+	t.Helper()
+	b := newBundle(t, brevotest.Config{RateLimit: 10})
+	b.sim.SetImportSpeed(0)
+	cfg := importConfig(500, nil)
+	cfg.RateLimit = 10
+	return b, b.run(t, cfg, importOpts(0))
+}
+
+// finishImports lets the imports run and waits for n contacts Complete,
+// with no answer of 429 on the way.
+func finishImports(t *testing.T, b *testBundle, n int) {
+	t.Helper()
+	b.sim.SetImportSpeed(20000)
+	b.obs.completes(t, n)
+	if st := b.sim.Stats(); st.RateLimited != 0 {
+		t.Errorf("%d answers of 429", st.RateLimited)
+	}
+}
+
 // TestSingleSelectionsDuringAnImport: while an import holds a backlog, a
 // single selection goes the per-contact way at once, sharing the rate
 // limit, and reaches Brevo within a second.
 func TestSingleSelectionsDuringAnImport(t *testing.T) {
 	t.Parallel()
 	const n = 2000
-	b := newBundle(t, brevotest.Config{RateLimit: 10})
-	b.sim.SetImportSpeed(0)
-	cfg := importConfig(500, nil)
-	cfg.RateLimit = 10
-	svc := b.run(t, cfg, importOpts(0))
+	b, svc := stalledImports(t)
 	b.selectBulk(t, n)
 	p := waitProcess(t, b.sim, 1, "in_process")
 	// What the console shows: the import in flight (its process id is
@@ -162,11 +181,7 @@ func TestSingleSelectionsDuringAnImport(t *testing.T) {
 			t.Errorf("%s reached Brevo %v after its selection (Complete after %v); want within 1s", email, reached, took)
 		}
 	}
-	b.sim.SetImportSpeed(20000)
-	b.obs.completes(t, n+5)
-	if st := b.sim.Stats(); st.RateLimited != 0 {
-		t.Errorf("%d answers of 429", st.RateLimited)
-	}
+	finishImports(t, b, n+5)
 }
 
 // TestSingleSelectionRightAfterABacklog: a selection made the moment a
@@ -176,11 +191,7 @@ func TestSingleSelectionsDuringAnImport(t *testing.T) {
 func TestSingleSelectionRightAfterABacklog(t *testing.T) {
 	t.Parallel()
 	const n = 2000
-	b := newBundle(t, brevotest.Config{RateLimit: 10})
-	b.sim.SetImportSpeed(0)
-	cfg := importConfig(500, nil)
-	cfg.RateLimit = 10
-	b.run(t, cfg, importOpts(0))
+	b, _ := stalledImports(t)
 	arrived := make(chan time.Time, 1)
 	b.sim.OnUpsert(func(r brevotest.Request) {
 		if r.Email == "single@example.com" {
@@ -203,11 +214,7 @@ func TestSingleSelectionRightAfterABacklog(t *testing.T) {
 		t.Fatal("the single selection never reached Brevo")
 	}
 	waitProcess(t, b.sim, 1, "in_process")
-	b.sim.SetImportSpeed(20000)
-	b.obs.completes(t, n+1)
-	if st := b.sim.Stats(); st.RateLimited != 0 {
-		t.Errorf("%d answers of 429", st.RateLimited)
-	}
+	finishImports(t, b, n+1)
 }
 
 // TestBacklogNoImportTakesIsSentOneByOne: when no replica imports a
