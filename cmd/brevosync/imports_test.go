@@ -49,6 +49,10 @@ func TestSIGKILLMidImportLosesNothing(t *testing.T) {
 	p := startProcess(t, e.importVars())
 	e.seed(t, "imp", n)
 	e.waitProcess(t, 1, "in_process")
+	// Mid-import: Brevo has it and the job knows its process. (A kill in
+	// the milliseconds between the two makes the next driver submit the
+	// chunk again; see the README's faults.)
+	e.waitJobSubmitted(t, 1)
 	held := e.count(t, "brevo_sync_status = 'Processing' AND brevo_lease_until > now() + interval '1 hour'")
 	if held < n/2 {
 		t.Fatalf("the import holds %d of %d contacts", held, n)
@@ -76,26 +80,41 @@ func TestSIGKILLMidImportLosesNothing(t *testing.T) {
 	e.waitJob(t, 1, "completed")
 }
 
-// waitJob waits (polling: the job is another process's) until import job
-// id has ended with result.
+// waitJobSubmitted waits until import job id has recorded its process.
+func (e *e2e) waitJobSubmitted(t *testing.T, id int64) {
+	t.Helper()
+	e.waitJobIs(t, id, "process_id IS NOT NULL", "recorded its process")
+}
+
+// waitJob waits until import job id has ended with result.
 func (e *e2e) waitJob(t *testing.T, id int64, result string) {
+	t.Helper()
+	e.waitJobIs(t, id, "result = "+quoteLiteral(result), "ended "+result)
+}
+
+// waitJobIs waits (polling: the job is another process's) until cond holds
+// for import job id.
+func (e *e2e) waitJobIs(t *testing.T, id int64, cond, what string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var got string
-		err := e.pool.QueryRow(t.Context(), `SELECT coalesce(result, '') FROM brevosync_imports WHERE id = $1`, id).Scan(&got)
+		var ok bool
+		err := e.pool.QueryRow(t.Context(), `SELECT coalesce(`+cond+`, false) FROM brevosync_imports WHERE id = $1`, id).Scan(&ok)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got == result {
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("import job %d ended %q, want %q", id, got, result)
+			t.Fatalf("import job %d never %s", id, what)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 }
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // TestNotifyURLReachesServe: with BREVO_SYNC_PUBLIC_URL set to serve's own
 // address, Brevo's notifyUrl call lands on serve's router and the import's
