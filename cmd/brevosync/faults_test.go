@@ -137,12 +137,15 @@ func TestPostgresRestartWhileSelecting(t *testing.T) {
 		t.Fatalf("brevosync exited during the restart: %v", p.Err)
 	default:
 	}
-	n := int(committed.Load())
-	e.waitRows(t, "brevo_sync_status = 'Complete'", n, 30*time.Second)
-	if got := e.count(t, "true"); got != n {
-		t.Errorf("%d rows for %d committed selections", got, n)
+	// Every row is a selection that committed. A write the restart cut
+	// off may have committed unseen (its answer lost), so there may be more
+	// rows than acknowledged commits, never fewer.
+	n, acked := e.count(t, "true"), int(committed.Load())
+	if n < acked {
+		t.Errorf("%d rows for %d acknowledged selections", n, acked)
 	}
-	t.Logf("%d selections committed across the restart, all Complete", n)
+	e.waitRows(t, "brevo_sync_status = 'Complete'", n, 30*time.Second)
+	t.Logf("%d selections committed across the restart (%d acknowledged), all Complete", n, acked)
 }
 
 func TestSIGKILLRounds(t *testing.T) {
